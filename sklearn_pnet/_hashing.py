@@ -1,0 +1,211 @@
+"""The one definition of "the projection": seeded hashes of (feature, bit).
+
+Nothing of a random projection is ever stored. Every entry is recomputed
+from ``(seed, feature index, bit index)`` by the integer hash below, so a
+model's size does not depend on the number of input features, and a device
+can rebuild exactly the same projection from the seed alone.
+
+The hash is MurmurHash3's 64-bit finaliser (``fmix64``), applied to integer
+keys built from the seed, a *stream* number (so that unrelated uses of the
+same seed never share values) and the indices. All arithmetic is on
+unsigned 64-bit integers modulo 2**64, so the values are identical on every
+platform. A C version of everything in this module::
+
+    uint64_t fmix64(uint64_t z) {
+        z ^= z >> 33; z *= 0xff51afd7ed558ccdULL;
+        z ^= z >> 33; z *= 0xc4ceb9fe1a85ec53ULL;
+        z ^= z >> 33; return z;
+    }
+    #define GOLDEN 0x9e3779b97f4a7c15ULL
+    #define COLUMN 0xd6e8feb86659fd93ULL
+    uint64_t row_key(uint32_t seed, uint64_t stream, uint64_t row) {
+        uint64_t seed_key = fmix64((uint64_t)seed ^ (stream * GOLDEN));
+        return fmix64(seed_key ^ (row * GOLDEN));
+    }
+    uint64_t pair_hash(uint32_t seed, uint64_t stream, uint64_t row,
+                       uint64_t col) {
+        return fmix64(row_key(seed, stream, row) ^ ((col + 1) * COLUMN));
+    }
+
+    /* Dense projection: entry (feature j, bit k) is +1 or -1. */
+    int dense_sign(uint32_t seed, uint64_t j, uint64_t k) {
+        uint64_t word = pair_hash(seed, STREAM_DENSE, j, k / 64);
+        return ((word >> (k % 64)) & 1) ? +1 : -1;
+    }
+
+    /* Sparse projection: feature j adds sign * x_j to bit `bit`, once per
+       slot r = 0 .. n_slots-1 (slots may land on the same bit). */
+    void sparse_slot(uint32_t seed, uint64_t j, uint64_t r, uint32_t n_bits,
+                     uint32_t *bit, int *sign) {
+        uint64_t h = pair_hash(seed, STREAM_SPARSE, j, r);
+        *bit = (uint32_t)(((h >> 32) * n_bits) >> 32);
+        *sign = (h & 1) ? +1 : -1;
+    }
+
+    /* Hashed weights (HashedNets): virtual entry (i, j) is
+       sign * w[bucket], with w the layer's n_buckets real weights. */
+    void hashed_entry(uint32_t seed, uint64_t i, uint64_t j,
+                      uint32_t n_buckets, uint32_t *bucket, int *sign) {
+        uint64_t h = pair_hash(seed, STREAM_HASHED, i, j);
+        *bucket = (uint32_t)(((h >> 32) * n_buckets) >> 32);
+        *sign = (h & 1) ? +1 : -1;
+    }
+
+The dense projection takes 64 signs from each hash, so building the block
+for ``u`` features and ``n_bits`` bits costs ``u * ceil(n_bits / 64)``
+hashes, not ``u * n_bits``.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import scipy.sparse as sp
+
+STREAM_DENSE = 1
+STREAM_SPARSE = 2
+STREAM_HASHED = 3
+
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_COLUMN = np.uint64(0xD6E8FEB86659FD93)
+_S33 = np.uint64(33)
+_S32 = np.uint64(32)
+
+MAX_SEED = 2**32 - 1
+
+
+def fmix64(z):
+    """MurmurHash3's 64-bit finaliser, in place on a ``uint64`` array."""
+    # Wrap-around multiplication is the point: silence numpy's warning.
+    with np.errstate(over="ignore"):
+        z ^= z >> _S33
+        z *= _M1
+        z ^= z >> _S33
+        z *= _M2
+        z ^= z >> _S33
+    return z
+
+
+def row_keys(seed, stream, rows):
+    """Per-row keys: ``fmix64(fmix64(seed ^ stream * GOLDEN) ^ row * GOLDEN)``.
+
+    Parameters
+    ----------
+    seed : int
+        Seed in ``[0, 2**32)``.
+    stream : int
+        Which use of the seed (``STREAM_DENSE``, ``STREAM_SPARSE``, ...).
+    rows : array-like of int
+        Non-negative row indices (input features for a projection).
+
+    Returns
+    -------
+    keys : ndarray of uint64, shape (len(rows),)
+    """
+    with np.errstate(over="ignore"):
+        seed_key = np.array([seed], dtype=np.uint64) ^ (
+            np.uint64(stream) * _GOLDEN
+        )
+        seed_key = fmix64(seed_key)
+        keys = np.asarray(rows, dtype=np.uint64) * _GOLDEN
+    keys ^= seed_key
+    return fmix64(keys)
+
+
+def pair_hashes(seed, stream, rows, n_cols):
+    """Hashes of every pair ``(row, col)`` for ``col`` in ``range(n_cols)``.
+
+    Returns
+    -------
+    hashes : ndarray of uint64, shape (len(rows), n_cols)
+    """
+    with np.errstate(over="ignore"):
+        col_keys = (np.arange(n_cols, dtype=np.uint64) + np.uint64(1)) * _COLUMN
+    hashes = row_keys(seed, stream, rows)[:, None] ^ col_keys[None, :]
+    return fmix64(hashes)
+
+
+def fast_range(hashes, n):
+    """Map 64-bit hashes to ``[0, n)`` with Lemire's multiply-shift on the
+    high 32 bits (no modulo bias worth the name for ``n < 2**32``)."""
+    return (((hashes >> _S32) * np.uint64(n)) >> _S32).astype(np.intp)
+
+
+def hash_signs(hashes):
+    """The lowest bit of each hash as a float32 sign: 1 -> +1, 0 -> -1."""
+    return (hashes & np.uint64(1)).astype(np.float32) * 2.0 - 1.0
+
+
+def dense_signs(seed, features, n_bits):
+    """Dense ±1 projection rows for the given input features.
+
+    Parameters
+    ----------
+    seed : int
+        Seed in ``[0, 2**32)``.
+    features : array-like of int
+        Input feature (column) indices.
+    n_bits : int
+        Number of output bits.
+
+    Returns
+    -------
+    block : ndarray of float32, shape (len(features), n_bits)
+        Entry ``(i, k)`` is bit ``k % 64`` of
+        ``pair_hash(seed, STREAM_DENSE, features[i], k // 64)``, mapped to
+        ``{-1, +1}``.
+    """
+    features = np.asarray(features)
+    n_words = -(-n_bits // 64)
+    words = pair_hashes(seed, STREAM_DENSE, features, n_words)
+    # Little-endian byte order and bit order make bit k of word w land at
+    # position 64 * w + k on every platform.
+    as_bytes = words.astype("<u8", copy=False).view(np.uint8)
+    bits = np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :n_bits]
+    block = bits.astype(np.float32)
+    block *= 2.0
+    block -= 1.0
+    return block
+
+
+def sparse_slots(seed, features, n_bits, n_slots):
+    """Bits and signs that each input feature adds itself to.
+
+    Returns
+    -------
+    bits : ndarray of intp, shape (len(features), n_slots)
+        Output bit index of each slot, uniform over ``range(n_bits)``.
+    signs : ndarray of float32, shape (len(features), n_slots)
+        ``+1`` or ``-1`` for each slot.
+    """
+    hashes = pair_hashes(seed, STREAM_SPARSE, np.asarray(features), n_slots)
+    return fast_range(hashes, n_bits), hash_signs(hashes)
+
+
+def sparse_block(seed, features, n_bits, n_slots):
+    """Sparse projection rows as a CSR matrix of shape
+    ``(len(features), n_bits)`` with ``n_slots`` signed entries per row
+    (entries that land on the same bit are summed)."""
+    bits, signs = sparse_slots(seed, features, n_bits, n_slots)
+    n_rows = bits.shape[0]
+    indptr = np.arange(0, n_rows * n_slots + 1, n_slots)
+    block = sp.csr_matrix(
+        (signs.ravel(), bits.ravel(), indptr), shape=(n_rows, n_bits)
+    )
+    block.sum_duplicates()
+    return block
+
+
+def hashed_buckets(seed, rows, n_cols, n_buckets):
+    """HashedNets' two hashes for every pair ``(row, col)``.
+
+    Returns
+    -------
+    buckets : ndarray of intp, shape (len(rows), n_cols)
+        ``h(i, j)`` in ``range(n_buckets)``.
+    signs : ndarray of float32, shape (len(rows), n_cols)
+        ``xi(i, j)`` in ``{-1, +1}``.
+    """
+    hashes = pair_hashes(seed, STREAM_HASHED, np.asarray(rows), n_cols)
+    return fast_range(hashes, n_buckets), hash_signs(hashes)

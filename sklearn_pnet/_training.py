@@ -1,0 +1,237 @@
+"""The joint training loop of a teacher and a student network.
+
+The loss of a batch is ProjectionNet's (Ravi, 2017)::
+
+    w1 * CE(teacher, y) + w2 * T**2 * CE(student / T, softmax(teacher / T))
+                        + w3 * CE(student, y)
+
+averaged over the batch with the sample weights. The distillation term does
+not reach the teacher (its logits are detached): the teacher learns from the
+labels alone and the student is pulled towards it, not the reverse. The
+``T**2`` factor keeps that term's gradient scale independent of the
+temperature (Hinton et al., 2015).
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+
+from ._networks import sparse_parameters, to_tensor
+
+
+@dataclass
+class TrainingData:
+    """What one side of the split (train or validation) holds."""
+
+    X: object  # dense ndarray or CSR matrix: the teacher's input
+    bits: np.ndarray  # (n_samples, n_bits) uint8: the student's input
+    y: np.ndarray  # (n_samples,) int64 class indices
+    sample_weight: np.ndarray  # (n_samples,) float32
+
+    def __len__(self):
+        return len(self.y)
+
+
+@dataclass
+class TrainingHistory:
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_validation_score: float = None
+    best_loss: float = np.inf
+    n_iter: int = 0
+    t: int = 0  # number of samples seen, as scikit-learn's MLP counts
+
+
+def _optimizers(modules, learning_rate):
+    """Adam for dense parameters, SparseAdam for those with sparse gradients."""
+    sparse, dense = [], []
+    for module in modules:
+        module_sparse = sparse_parameters(module)
+        sparse += module_sparse
+        ids = {id(p) for p in module_sparse}
+        dense += [p for p in module.parameters() if p.requires_grad and id(p) not in ids]
+    optimizers = []
+    if dense:
+        optimizers.append(torch.optim.Adam(dense, lr=learning_rate))
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=learning_rate))
+    return optimizers
+
+
+def joint_loss(teacher_logits, student_logits, y, weight, loss_weights, temperature):
+    """The weighted three-term loss of one batch (see the module docstring)."""
+    w_teacher, w_distill, w_student = loss_weights
+    per_sample = w_student * F.cross_entropy(student_logits, y, reduction="none")
+    if teacher_logits is not None:
+        if w_teacher:
+            per_sample = per_sample + w_teacher * F.cross_entropy(
+                teacher_logits, y, reduction="none"
+            )
+        if w_distill:
+            soft_targets = F.softmax(teacher_logits.detach() / temperature, dim=1)
+            log_student = F.log_softmax(student_logits / temperature, dim=1)
+            distill = -(soft_targets * log_student).sum(dim=1) * temperature**2
+            per_sample = per_sample + w_distill * distill
+    return (per_sample * weight).sum() / weight.sum()
+
+
+def _weighted_accuracy(logits, y, weight):
+    correct = (logits.argmax(dim=1) == y).float()
+    return float((correct * weight).sum() / weight.sum())
+
+
+class JointTrainer:
+    """Trains a student (on bits) alongside a teacher (on raw features).
+
+    Parameters mirror :class:`~sklearn_pnet.ProjectionNetClassifier`'s.
+    ``teacher`` may be None: the student then learns from the labels only.
+    """
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        *,
+        loss_weights,
+        temperature,
+        max_iter,
+        batch_size,
+        learning_rate_init,
+        n_iter_no_change,
+        tol,
+        shuffle,
+        device,
+        verbose,
+        rng,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.loss_weights = loss_weights
+        self.temperature = temperature
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.device = device
+        self.verbose = verbose
+        self.rng = rng
+
+    @property
+    def _modules(self):
+        return [m for m in (self.teacher, self.student) if m is not None]
+
+    def fit(self, train, validation=None, history=None):
+        """Run epochs until the stopping rule or ``max_iter``.
+
+        With ``validation``, stop when the student's validation accuracy has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs and restore
+        the best epoch's weights; otherwise stop on the training loss, as
+        scikit-learn's MLP does.
+        """
+        history = history or TrainingHistory()
+        optimizers = _optimizers(self._modules, self.learning_rate_init)
+        best_state = None
+        no_improvement = 0
+        for _ in range(self.max_iter):
+            start = time.perf_counter()
+            loss, teacher_acc, student_acc = self._epoch(train, optimizers)
+            history.n_iter += 1
+            history.t += len(train)
+            history.loss_curve.append(loss)
+            message = (
+                f"Epoch {history.n_iter}: loss {loss:.4f}, "
+                f"student accuracy {student_acc:.4f}"
+            )
+            if teacher_acc is not None:
+                message += f", teacher accuracy {teacher_acc:.4f}"
+            if validation is not None:
+                score = self._score(validation)
+                history.validation_scores.append(score)
+                message += f", validation accuracy {score:.4f}"
+                best = history.best_validation_score
+                no_improvement = 0 if best is None or score >= best + self.tol else no_improvement + 1
+                if best is None or score > best:
+                    history.best_validation_score = score
+                    best_state = self._state()
+            else:
+                no_improvement = (
+                    no_improvement + 1 if loss > history.best_loss - self.tol else 0
+                )
+                history.best_loss = min(history.best_loss, loss)
+            if self.verbose:
+                print(f"{message} ({time.perf_counter() - start:.2f}s)", flush=True)
+            if no_improvement > self.n_iter_no_change:
+                if self.verbose:
+                    what = "Validation score" if validation is not None else "Training loss"
+                    print(
+                        f"{what} did not improve more than tol={self.tol} for "
+                        f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                    )
+                break
+        else:
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        if best_state is not None:
+            self._load_state(best_state)
+        return history
+
+    def _epoch(self, data, optimizers):
+        for module in self._modules:
+            module.train()
+        n = len(data)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        total_loss = teacher_correct = student_correct = weight_sum = 0.0
+        for start in range(0, n, self.batch_size):
+            batch = np.sort(order[start : start + self.batch_size])
+            y = torch.from_numpy(data.y[batch]).to(self.device)
+            weight = torch.from_numpy(data.sample_weight[batch]).to(self.device)
+            bits = torch.from_numpy(data.bits[batch]).to(self.device, torch.float32)
+            teacher_logits = None
+            if self.teacher is not None:
+                teacher_logits = self.teacher(to_tensor(data.X[batch], self.device))
+            student_logits = self.student(bits)
+            loss = joint_loss(
+                teacher_logits, student_logits, y, weight, self.loss_weights, self.temperature
+            )
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            loss.backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            batch_weight = float(weight.sum())
+            weight_sum += batch_weight
+            total_loss += float(loss) * batch_weight
+            with torch.no_grad():
+                student_correct += _weighted_accuracy(student_logits, y, weight) * batch_weight
+                if teacher_logits is not None:
+                    teacher_correct += _weighted_accuracy(teacher_logits, y, weight) * batch_weight
+        teacher_acc = teacher_correct / weight_sum if self.teacher is not None else None
+        return total_loss / weight_sum, teacher_acc, student_correct / weight_sum
+
+    @torch.no_grad()
+    def _score(self, data):
+        self.student.eval()
+        logits = self.student(torch.from_numpy(data.bits).to(self.device, torch.float32))
+        y = torch.from_numpy(data.y).to(self.device)
+        weight = torch.from_numpy(data.sample_weight).to(self.device)
+        return _weighted_accuracy(logits, y, weight)
+
+    def _state(self):
+        return [copy.deepcopy(m.state_dict()) for m in self._modules]
+
+    def _load_state(self, state):
+        for module, module_state in zip(self._modules, state):
+            module.load_state_dict(module_state)

@@ -1,0 +1,550 @@
+"""ProjectionNet: a compact student on hashed bits, trained with a teacher."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from . import _compact, _hashing
+from ._validation import validate_features
+from .projection import LSHProjector
+
+__all__ = ["ProjectionNetClassifier"]
+
+
+def _layer_sizes(sizes, name):
+    """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
+    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        raise ValueError(f"{name} must hold positive integers, got {sizes!r}.")
+    return sizes
+
+
+def _check_loss_weights(loss_weights):
+    weights = tuple(float(w) for w in loss_weights)
+    if len(weights) != 3 or min(weights) < 0 or weights[1] + weights[2] == 0:
+        raise ValueError(
+            "loss_weights must be three non-negative numbers (teacher-vs-label, "
+            "student-vs-teacher, student-vs-label) and at least one of the last "
+            f"two must be positive for the student to learn; got {loss_weights!r}."
+        )
+    return weights
+
+
+def _teacher_is_kept(estimator):
+    return estimator.keep_teacher
+
+
+class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
+    """Compact classifier on hashed bits, trained jointly with a full network.
+
+    ProjectionNet (Ravi, 2017) trains two networks at once: a *teacher*, an
+    MLP on the raw features, and a small *student* that only sees
+    ``n_bits`` locality-sensitive-hashing bits of the input (see
+    :class:`LSHProjector`). The joint loss is::
+
+        w1 * CE(teacher, y) + w2 * CE(student, teacher) + w3 * CE(student, y)
+
+    with ``(w1, w2, w3) = loss_weights``. After :term:`fit` only the student
+    is kept: its weights are numpy arrays, :meth:`predict` needs no torch,
+    and the projection is recomputed from a seed, so the pickled model
+    weighs ``n_bits`` per class and hidden unit, not per input feature.
+
+    Training needs PyTorch; prediction needs numpy and scipy only.
+
+    Parameters
+    ----------
+    n_bits : int, default=256
+        Number of LSH bits the student sees.
+
+    hidden_layer_sizes : tuple of int, default=()
+        Hidden layers of the student on top of the bits. The default, no
+        hidden layer, is the paper's ``softmax(W_p . bits + b_p)``: the
+        smallest model. A layer such as ``(256,)`` is worth its size on
+        images (MNIST: see the README).
+
+    teacher_hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layers of the default teacher MLP. Ignored when ``teacher``
+        is given.
+
+    teacher : callable, default=None
+        Factory of a custom teacher: ``teacher(n_features, n_classes)``
+        returns a ``torch.nn.Module`` mapping a batch to logits of shape
+        ``(batch, n_classes)``. A batch is a dense float32 tensor, or a
+        ``torch.sparse_csr_tensor`` when ``X`` is sparse. Sub-modules whose
+        ``sparse`` attribute is True (``nn.EmbeddingBag(sparse=True)``, for
+        instance) are optimised with ``SparseAdam``, the rest with Adam.
+
+    density : float in (0, 1] or "auto", default="auto"
+        Fraction of the bits each input feature contributes to; see
+        :class:`LSHProjector`.
+
+    center : bool, default=True
+        Threshold each bit at the projection of the training mean; see
+        :class:`LSHProjector`.
+
+    loss_weights : tuple of 3 floats, default=(1.0, 0.1, 1.0)
+        Weights of teacher-vs-label, student-vs-teacher (distillation) and
+        student-vs-label cross-entropies, the paper's defaults. With the
+        first two at 0 no teacher is trained at all.
+
+    temperature : float, default=1.0
+        Softmax temperature of the distillation term.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    batch_size : int or "auto", default="auto"
+        Size of minibatches; "auto" is ``min(200, n_samples)``.
+
+    learning_rate_init : float, default=0.001
+        Adam's learning rate, for both networks.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and stop when the student's accuracy on it stops improving; the
+        weights of the best epoch are kept.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` (in the
+        validation accuracy with early stopping, else in the training loss)
+        before training stops.
+
+    tol : float, default=1e-4
+        Minimum improvement that counts, see ``n_iter_no_change``.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples at each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the projection, the weight initialisation, the validation
+        split and the shuffling. An int gives the same model on every fit
+        on the same machine, and the same bits on every platform.
+
+    verbose : bool, default=False
+        Print one line of progress per epoch.
+
+    warm_start : bool, default=False
+        Reuse the fitted projection and student and continue training. The
+        teacher resumes from ``teacher_`` when it was kept
+        (``keep_teacher=True``); otherwise a fresh teacher is trained.
+
+    device : str, default="cpu"
+        Torch device that trains the networks, e.g. "cuda". Prediction
+        always runs on the CPU with numpy.
+
+    keep_teacher : bool, default=False
+        Keep the trained teacher as ``teacher_`` (a torch module, which
+        makes the pickle large and needs torch to load).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    projector_ : LSHProjector
+        The fitted projection from features to bits.
+
+    coefs_ : list of ndarray
+        Student weights; ``coefs_[i]`` has shape ``(n_in, n_out)``.
+
+    intercepts_ : list of ndarray
+        Student biases.
+
+    loss_curve_ : list of float
+        Joint training loss at each epoch.
+
+    validation_scores_ : list of float or None
+        Student accuracy on the held-out data at each epoch, with
+        ``early_stopping``; else None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    t_ : int
+        Number of training samples seen by the optimiser.
+
+    teacher_ : torch.nn.Module
+        The trained teacher, only with ``keep_teacher=True``.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    LSHProjector : The projection from features to bits.
+    sklearn.neural_network.MLPClassifier : A full MLP, the teacher's kind.
+
+    References
+    ----------
+    .. [1] S. Ravi, "ProjectionNet: Learning Efficient On-Device Deep
+       Networks Using Neural Projections", arXiv:1708.00630, 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_pnet import ProjectionNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = ProjectionNetClassifier(n_bits=128, max_iter=30, random_state=0)
+    >>> clf = clf.fit(X_train, y_train)  # doctest: +SKIP
+    >>> clf.score(X_test, y_test) > 0.85  # doctest: +SKIP
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_bits": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "teacher_hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "teacher": [callable, None],
+        "density": [Interval(Real, 0.0, 1.0, closed="right"), StrOptions({"auto"})],
+        "center": ["boolean"],
+        "loss_weights": ["array-like"],
+        "temperature": [Interval(Real, 0.0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "device": [str],
+        "keep_teacher": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_bits=256,
+        *,
+        hidden_layer_sizes=(),
+        teacher_hidden_layer_sizes=(256,),
+        teacher=None,
+        density="auto",
+        center=True,
+        loss_weights=(1.0, 0.1, 1.0),
+        temperature=1.0,
+        max_iter=200,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        device="cpu",
+        keep_teacher=False,
+    ):
+        self.n_bits = n_bits
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.teacher_hidden_layer_sizes = teacher_hidden_layer_sizes
+        self.teacher = teacher
+        self.density = density
+        self.center = center
+        self.loss_weights = loss_weights
+        self.temperature = temperature
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.device = device
+        self.keep_teacher = keep_teacher
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the teacher and the student jointly.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input stays sparse: the teacher's first
+            layer multiplies CSR batches directly.
+
+        y : array-like of shape (n_samples,)
+            Target labels, of any type :func:`numpy.unique` can sort.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in every term of the loss. Samples of
+            weight 0 are left out.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "coefs_")
+        X, y = validate_features(self, X, y, reset=not warm)
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float32, ensure_non_negative=True
+        )
+        if (sample_weight == 0).any():
+            kept = sample_weight > 0
+            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
+        y = self._encode_labels(y, warm)
+        loss_weights = _check_loss_weights(self.loss_weights)
+        hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        rng = check_random_state(self.random_state)
+        if not warm:
+            self.projector_ = LSHProjector(
+                self.n_bits,
+                density=self.density,
+                center=self.center,
+                random_state=rng.randint(_hashing.MAX_SEED, dtype=np.int64),
+            )
+            self.projector_.fit(X, sample_weight=sample_weight)
+        elif self.n_bits != self.projector_.n_bits:
+            raise ValueError(
+                f"warm_start needs the same n_bits as the fitted model "
+                f"({self.projector_.n_bits}), got {self.n_bits}; set "
+                "warm_start=False to train a new model."
+            )
+        bits = self.projector_.transform(X)
+        self._train(X, bits, y, sample_weight, hidden, loss_weights, rng, warm)
+        return self
+
+    def _encode_labels(self, y, warm):
+        """Class indices of ``y``; sets or checks ``classes_``."""
+        classes = np.unique(y)
+        if warm:
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"y has {classes}."
+                )
+        else:
+            if len(classes) < 2:
+                raise ValueError(
+                    "ProjectionNetClassifier needs samples of at least 2 classes "
+                    f"in the data, but the data contains only one class: "
+                    f"{classes[0]!r}. Check the labels (or the sample weights, "
+                    "which leave out samples of weight 0)."
+                )
+            self.classes_ = classes
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _train(self, X, bits, y, sample_weight, hidden, loss_weights, rng, warm):
+        # Torch is imported here, not at module level: predicting never
+        # needs it, and a pickled model must load where it is absent.
+        import torch
+
+        from ._networks import load_student_weights, mlp, student_weights, teacher_mlp
+        from ._training import JointTrainer, TrainingData, TrainingHistory
+
+        import scipy.sparse as sp
+
+        n_classes = len(self.classes_)
+        data = TrainingData(X, bits, y, sample_weight)
+        validation = None
+        if self.early_stopping:
+            train_idx, val_idx = train_test_split(
+                np.arange(len(y)),
+                test_size=self.validation_fraction,
+                stratify=y,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            validation = _subset(data, val_idx)
+            data = _subset(data, train_idx)
+        device = torch.device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
+            student = mlp(self.n_bits, hidden, n_classes)
+            if warm:
+                load_student_weights(student, self.coefs_, self.intercepts_)
+            teacher = None
+            if loss_weights[0] or loss_weights[1]:
+                if warm and hasattr(self, "teacher_"):
+                    teacher = self.teacher_
+                elif self.teacher is not None:
+                    teacher = self.teacher(self.n_features_in_, n_classes)
+                else:
+                    teacher = teacher_mlp(
+                        self.n_features_in_,
+                        _layer_sizes(
+                            self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes"
+                        ),
+                        n_classes,
+                        sparse_input=sp.issparse(X),
+                    )
+                teacher = teacher.to(device)
+            student = student.to(device)
+            trainer = JointTrainer(
+                teacher,
+                student,
+                loss_weights=loss_weights,
+                temperature=self.temperature,
+                max_iter=self.max_iter,
+                batch_size=(
+                    min(200, len(data)) if self.batch_size == "auto" else self.batch_size
+                ),
+                learning_rate_init=self.learning_rate_init,
+                n_iter_no_change=self.n_iter_no_change,
+                tol=self.tol,
+                shuffle=self.shuffle,
+                device=device,
+                verbose=self.verbose,
+                rng=rng,
+            )
+            history = TrainingHistory()
+            if warm:
+                history.loss_curve = list(self.loss_curve_)
+                history.n_iter, history.t = self.n_iter_, self.t_
+            history = trainer.fit(data, validation, history)
+        self.coefs_, self.intercepts_ = student_weights(student)
+        self.loss_curve_ = history.loss_curve
+        self.validation_scores_ = history.validation_scores if self.early_stopping else None
+        self.best_validation_score_ = history.best_validation_score
+        self.n_iter_ = history.n_iter
+        self.t_ = history.t
+        if self.keep_teacher and teacher is not None:
+            self.teacher_ = teacher.cpu().eval()
+        elif hasattr(self, "teacher_"):
+            del self.teacher_
+
+    def _bits(self, X):
+        check_is_fitted(self)
+        X = validate_features(self, X, reset=False)
+        return self.projector_.transform(X)
+
+    def decision_function(self, X):
+        """Student logits.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logit of each class; for two classes, that of ``classes_[1]``
+            minus that of ``classes_[0]``.
+        """
+        logits = _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities from the student.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        return _compact.softmax(
+            _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
+        )
+
+    def predict(self, X):
+        """Predict with the student.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        logits = _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
+        return self.classes_[logits.argmax(axis=1)]
+
+    @available_if(_teacher_is_kept)
+    def teacher_predict_proba(self, X):
+        """Class probabilities from the kept teacher (needs torch).
+
+        Only available with ``keep_teacher=True``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        import torch
+
+        from ._networks import to_tensor
+
+        check_is_fitted(self, "teacher_")
+        X = validate_features(self, X, reset=False)
+        with torch.no_grad():
+            logits = self.teacher_(to_tensor(X, "cpu")).double().numpy()
+        return _compact.softmax(logits)
+
+    @available_if(_teacher_is_kept)
+    def teacher_predict(self, X):
+        """Predict with the kept teacher (needs torch).
+
+        Only available with ``keep_teacher=True``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        return self.classes_[self.teacher_predict_proba(X).argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _subset(data, idx):
+    from ._training import TrainingData
+
+    return TrainingData(data.X[idx], data.bits[idx], data.y[idx], data.sample_weight[idx])
