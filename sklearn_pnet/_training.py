@@ -213,7 +213,7 @@ class JointTrainer:
                 optimizer.step()
             batch_weight = float(weight.sum())
             weight_sum += batch_weight
-            total_loss += float(loss) * batch_weight
+            total_loss += float(loss.detach()) * batch_weight
             with torch.no_grad():
                 student_correct += _weighted_accuracy(student_logits, y, weight) * batch_weight
                 if teacher_logits is not None:
