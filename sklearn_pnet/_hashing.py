@@ -42,6 +42,16 @@ platform. A C version of everything in this module::
         *sign = (h & 1) ? +1 : -1;
     }
 
+    /* Trained projection: entry (feature j, bit k) of the dense
+       projection, or slot r of the sparse one, is multiplied by one of
+       n_weights shared trained weights: w[projection_bucket(seed, j, c)]
+       with c = k (dense) or c = r (sparse). */
+    uint32_t projection_bucket(uint32_t seed, uint64_t j, uint64_t c,
+                               uint32_t n_weights) {
+        uint64_t h = pair_hash(seed, STREAM_PROJECTION_WEIGHT, j, c);
+        return (uint32_t)(((h >> 32) * n_weights) >> 32);
+    }
+
     /* Hashed weights (HashedNets): virtual entry (i, j) is
        sign * w[bucket], with w the layer's n_buckets real weights. */
     void hashed_entry(uint32_t seed, uint64_t i, uint64_t j,
@@ -59,11 +69,11 @@ hashes, not ``u * n_bits``.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
-import scipy.sparse as sp
 
 STREAM_DENSE = 1
 STREAM_SPARSE = 2
 STREAM_HASHED = 3
+STREAM_PROJECTION_WEIGHT = 4
 
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
@@ -172,6 +182,17 @@ def dense_signs(seed, features, n_bits):
 def sparse_slots(seed, features, n_bits, n_slots):
     """Bits and signs that each input feature adds itself to.
 
+    Parameters
+    ----------
+    seed : int
+        Seed in ``[0, 2**32)``.
+    features : array-like of int
+        Input feature indices.
+    n_bits : int
+        Number of output bits.
+    n_slots : int
+        Number of (bit, sign) slots per feature; two slots may share a bit.
+
     Returns
     -------
     bits : ndarray of intp, shape (len(features), n_slots)
@@ -183,18 +204,42 @@ def sparse_slots(seed, features, n_bits, n_slots):
     return fast_range(hashes, n_bits), hash_signs(hashes)
 
 
-def sparse_block(seed, features, n_bits, n_slots):
-    """Sparse projection rows as a CSR matrix of shape
-    ``(len(features), n_bits)`` with ``n_slots`` signed entries per row
-    (entries that land on the same bit are summed)."""
-    bits, signs = sparse_slots(seed, features, n_bits, n_slots)
-    n_rows = bits.shape[0]
-    indptr = np.arange(0, n_rows * n_slots + 1, n_slots)
-    block = sp.csr_matrix(
-        (signs.ravel(), bits.ravel(), indptr), shape=(n_rows, n_bits)
-    )
-    block.sum_duplicates()
-    return block
+def projection_structure(seed, features, n_bits, n_slots, n_weights=None):
+    """Where the projection rows of ``features`` put their entries.
+
+    Parameters
+    ----------
+    seed : int
+        Seed in ``[0, 2**32)``.
+    features : array-like of int
+        Input feature indices.
+    n_bits : int
+        Number of output bits.
+    n_slots : int or None
+        Bits touched per feature (sparse projection), or None (dense).
+    n_weights : int or None
+        Number of shared trained weights, or None for a ±1 projection.
+
+    Returns
+    -------
+    bits : ndarray of intp, shape (len(features), n_slots), or None
+        Bit of each slot; None for the dense projection, whose column
+        ``k`` is bit ``k``.
+    signs : ndarray of float32, shape (len(features), n_slots or n_bits)
+        ``+1`` or ``-1`` of each entry.
+    buckets : ndarray of intp, same shape as ``signs``, or None
+        Index of the shared weight of each entry (None without weights).
+    """
+    features = np.asarray(features)
+    if n_slots is None:
+        bits, signs, n_cols = None, dense_signs(seed, features, n_bits), n_bits
+    else:
+        (bits, signs), n_cols = sparse_slots(seed, features, n_bits, n_slots), n_slots
+    buckets = None
+    if n_weights is not None:
+        hashes = pair_hashes(seed, STREAM_PROJECTION_WEIGHT, features, n_cols)
+        buckets = fast_range(hashes, n_weights)
+    return bits, signs, buckets
 
 
 def hashed_buckets(seed, rows, n_cols, n_buckets):

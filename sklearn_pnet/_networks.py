@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._hashing import projection_structure
+
 
 class SparseLinear(nn.Module):
     """``x @ weight + bias`` for wide sparse input, with sparse gradients.
@@ -51,6 +53,107 @@ class SparseLinear(nn.Module):
         else:
             out = x @ self.weight
         return out + self.bias
+
+
+class HashedProjection(nn.Module):
+    """The LSH projection with trainable shared weights (HashedNets).
+
+    Entry ``(j, k)`` of the projection is the random projection's ``±1``
+    times ``weight[h(j, k)]``, one of ``n_weights`` shared weights chosen by
+    a hash (:func:`~sklearn_pnet._hashing.projection_structure`); the
+    per-bit ``threshold`` is trained too. Starting from ``weight = 1`` and
+    the centring threshold, training starts at the random projection.
+
+    ``forward`` takes a batch as numpy or scipy CSR (the structure is hashed
+    for the columns present only) and returns ``<x, p_k> - threshold_k``.
+
+    The shared weights start at 1 and must move by about as much, in few
+    steps when data are small: they learn ``lr_scale`` times faster than
+    the rest (30 was best of 3, 10, 30, 100 on validation splits of
+    4-topic and 20-topic 20 Newsgroups, and all but 3 were alike on MNIST).
+    """
+
+    lr_scale = 30.0
+
+    def __init__(self, seed, n_bits, n_slots, n_weights, threshold):
+        super().__init__()
+        self.seed, self.n_bits, self.n_slots = seed, n_bits, n_slots
+        self.weight = nn.Parameter(torch.ones(n_weights))
+        self.threshold = nn.Parameter(torch.as_tensor(threshold, dtype=torch.float32))
+        self._dense_structure = None  # cached for dense input: always all columns
+
+    def load_numpy(self, weight, threshold):
+        with torch.no_grad():
+            self.weight.copy_(torch.from_numpy(np.asarray(weight, dtype=np.float32)))
+            self.threshold.copy_(torch.from_numpy(np.asarray(threshold, dtype=np.float32)))
+
+    def _structure(self, features):
+        bits, signs, buckets = projection_structure(
+            self.seed, features, self.n_bits, self.n_slots, len(self.weight)
+        )
+        device = self.weight.device
+        return (
+            None if bits is None else torch.from_numpy(bits).to(device),
+            torch.from_numpy(signs).to(device),
+            torch.from_numpy(buckets).to(device),
+        )
+
+    def _rows(self, structure, n_rows):
+        """The projection rows as a dense ``(n_rows, n_bits)`` tensor."""
+        bits, signs, buckets = structure
+        values = signs * self.weight[buckets]
+        if bits is None:
+            return values
+        flat = (torch.arange(n_rows, device=values.device)[:, None] * self.n_bits + bits).ravel()
+        rows = torch.zeros(n_rows * self.n_bits, device=values.device)
+        return rows.index_add(0, flat, values.ravel()).view(n_rows, self.n_bits)
+
+    def forward(self, X):
+        device = self.weight.device
+        if not sp.issparse(X):
+            if self._dense_structure is None:
+                self._dense_structure = self._structure(np.arange(X.shape[1]))
+            P = self._rows(self._dense_structure, X.shape[1])
+            return to_tensor(X, device) @ P - self.threshold
+        features, columns = np.unique(X.indices, return_inverse=True)
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        data = torch.from_numpy(np.asarray(X.data, dtype=np.float32)).to(device)
+        structure = self._structure(features)
+        if self.n_slots is None:
+            X_present = torch.sparse_coo_tensor(
+                torch.from_numpy(np.vstack([rows, columns])), data, (X.shape[0], len(features))
+            ).to(device)
+            Z = torch.sparse.mm(X_present, self._rows(structure, len(features)))
+        else:
+            # O(nnz * n_slots): each non-zero adds itself to its slots' bits.
+            bits, signs, buckets = structure
+            columns = torch.from_numpy(columns).to(device)
+            values = data[:, None] * signs[columns] * self.weight[buckets[columns]]
+            flat = torch.from_numpy(rows).to(device)[:, None] * self.n_bits + bits[columns]
+            Z = torch.zeros(X.shape[0] * self.n_bits, device=device)
+            Z = Z.index_add(0, flat.ravel(), values.ravel()).view(X.shape[0], self.n_bits)
+        return Z - self.threshold
+
+
+def straight_through_bits(z):
+    """``1.0`` where ``z > 0`` else ``0.0``, with the identity as gradient
+    (Bengio et al., 2013's straight-through estimator)."""
+    return (z > 0).to(z.dtype) + (z - z.detach())
+
+
+class Student(nn.Module):
+    """Bits -> MLP. The bits come precomputed (random projection) or from a
+    trainable :class:`HashedProjection` applied to the raw batch."""
+
+    def __init__(self, mlp, projection=None):
+        super().__init__()
+        self.mlp = mlp
+        self.projection = projection
+
+    def forward(self, inputs):
+        if self.projection is not None:
+            inputs = straight_through_bits(self.projection(inputs))
+        return self.mlp(inputs)
 
 
 def mlp(n_inputs, hidden_layer_sizes, n_outputs, first_layer=nn.Linear):
@@ -102,18 +205,18 @@ def to_tensor(X, device):
     return torch.from_numpy(np.asarray(X, dtype=np.float32)).to(device)
 
 
-def student_weights(student):
-    """The student's Linear layers as float32 numpy ``(coefs, intercepts)``,
+def student_weights(mlp):
+    """The MLP's Linear layers as float32 numpy ``(coefs, intercepts)``,
     ``coefs[i]`` of shape ``(n_in, n_out)`` as in scikit-learn's MLP."""
-    linears = [m for m in student if isinstance(m, nn.Linear)]
+    linears = [m for m in mlp if isinstance(m, nn.Linear)]
     coefs = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
     intercepts = [m.bias.detach().cpu().numpy().copy() for m in linears]
     return coefs, intercepts
 
 
-def load_student_weights(student, coefs, intercepts):
+def load_student_weights(mlp, coefs, intercepts):
     """Inverse of :func:`student_weights` (for ``warm_start``)."""
-    linears = [m for m in student if isinstance(m, nn.Linear)]
+    linears = [m for m in mlp if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for m, coef, intercept in zip(linears, coefs, intercepts):
             m.weight.copy_(torch.from_numpy(np.asarray(coef, dtype=np.float32).T))

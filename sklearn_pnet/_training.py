@@ -32,12 +32,24 @@ class TrainingData:
     """What one side of the split (train or validation) holds."""
 
     X: object  # dense ndarray or CSR matrix: the teacher's input
-    bits: np.ndarray  # (n_samples, n_bits) uint8: the student's input
+    bits: np.ndarray  # (n_samples, n_bits) uint8, or None if the student projects X
     y: np.ndarray  # (n_samples,) int64 class indices
     sample_weight: np.ndarray  # (n_samples,) float32
 
     def __len__(self):
         return len(self.y)
+
+    def subset(self, idx):
+        bits = None if self.bits is None else self.bits[idx]
+        return TrainingData(self.X[idx], bits, self.y[idx], self.sample_weight[idx])
+
+    def student_input(self, idx, device):
+        """Precomputed bits as a tensor, or the raw rows for a student that
+        projects them itself."""
+        if self.bits is None:
+            return self.X if idx is None else self.X[idx]
+        bits = self.bits if idx is None else self.bits[idx]
+        return torch.from_numpy(bits).to(device, torch.float32)
 
 
 @dataclass
@@ -51,18 +63,26 @@ class TrainingHistory:
 
 
 def _optimizers(modules, learning_rate):
-    """Adam for dense parameters, SparseAdam for those with sparse gradients."""
-    sparse, dense = [], []
+    """Adam for dense parameters, SparseAdam for those with sparse gradients;
+    a sub-module's ``lr_scale`` attribute multiplies its learning rate."""
+    groups = {}  # (sparse, scale) -> parameters
     for module in modules:
-        module_sparse = sparse_parameters(module)
-        sparse += module_sparse
-        ids = {id(p) for p in module_sparse}
-        dense += [p for p in module.parameters() if p.requires_grad and id(p) not in ids]
+        sparse_ids = {id(p) for p in sparse_parameters(module)}
+        for sub in module.modules():
+            scale = getattr(sub, "lr_scale", 1.0)
+            for p in sub.parameters(recurse=False):
+                if p.requires_grad:
+                    groups.setdefault((id(p) in sparse_ids, scale), []).append(p)
     optimizers = []
-    if dense:
-        optimizers.append(torch.optim.Adam(dense, lr=learning_rate))
-    if sparse:
-        optimizers.append(torch.optim.SparseAdam(sparse, lr=learning_rate))
+    for sparse in (False, True):
+        param_groups = [
+            {"params": params, "lr": learning_rate * scale}
+            for (is_sparse, scale), params in groups.items()
+            if is_sparse == sparse
+        ]
+        if param_groups:
+            optimizer = torch.optim.SparseAdam if sparse else torch.optim.Adam
+            optimizers.append(optimizer(param_groups, lr=learning_rate))
     return optimizers
 
 
@@ -198,11 +218,10 @@ class JointTrainer:
             batch = np.sort(order[start : start + self.batch_size])
             y = torch.from_numpy(data.y[batch]).to(self.device)
             weight = torch.from_numpy(data.sample_weight[batch]).to(self.device)
-            bits = torch.from_numpy(data.bits[batch]).to(self.device, torch.float32)
             teacher_logits = None
             if self.teacher is not None:
                 teacher_logits = self.teacher(to_tensor(data.X[batch], self.device))
-            student_logits = self.student(bits)
+            student_logits = self.student(data.student_input(batch, self.device))
             loss = joint_loss(
                 teacher_logits, student_logits, y, weight, self.loss_weights, self.temperature
             )
@@ -224,7 +243,7 @@ class JointTrainer:
     @torch.no_grad()
     def _score(self, data):
         self.student.eval()
-        logits = self.student(torch.from_numpy(data.bits).to(self.device, torch.float32))
+        logits = self.student(data.student_input(None, self.device))
         y = torch.from_numpy(data.y).to(self.device)
         weight = torch.from_numpy(data.sample_weight).to(self.device)
         return _weighted_accuracy(logits, y, weight)

@@ -5,6 +5,7 @@
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -37,6 +38,10 @@ def _check_loss_weights(loss_weights):
             f"two must be positive for the student to learn; got {loss_weights!r}."
         )
     return weights
+
+
+def _numpy(parameter):
+    return parameter.detach().cpu().numpy().astype(np.float32)
 
 
 def _teacher_is_kept(estimator):
@@ -83,9 +88,22 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         ``sparse`` attribute is True (``nn.EmbeddingBag(sparse=True)``, for
         instance) are optimised with ``SparseAdam``, the rest with Adam.
 
+    projection : {"random", "trained"}, default="random"
+        "random" is the paper's fixed LSH projection. "trained" multiplies
+        each of its ±1 entries by one of ``n_weights`` shared weights chosen
+        by a hash (HashedNets applied to the projection) and trains those
+        weights and the per-bit thresholds through the sign with a
+        straight-through gradient: the student still sees only bits, but
+        better ones.
+
+    n_weights : int, default=16384
+        Number of shared trainable weights of a "trained" projection.
+
     density : float in (0, 1] or "auto", default="auto"
         Fraction of the bits each input feature contributes to; see
-        :class:`LSHProjector`.
+        :class:`LSHProjector`. "auto" is ``1 / sqrt(n_features)`` for the
+        random projection, and at least ``16 / n_bits`` for a trained one,
+        which makes good use of more connections.
 
     center : bool, default=True
         Threshold each bit at the projection of the training mean; see
@@ -219,6 +237,8 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "teacher": [callable, None],
+        "projection": [StrOptions({"random", "trained"})],
+        "n_weights": [Interval(Integral, 1, None, closed="left")],
         "density": [Interval(Real, 0.0, 1.0, closed="right"), StrOptions({"auto"})],
         "center": ["boolean"],
         "loss_weights": ["array-like"],
@@ -245,6 +265,8 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         hidden_layer_sizes=(),
         teacher_hidden_layer_sizes=(256,),
         teacher=None,
+        projection="random",
+        n_weights=16384,
         density="auto",
         center=True,
         loss_weights=(1.0, 0.1, 1.0),
@@ -267,6 +289,8 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.teacher_hidden_layer_sizes = teacher_hidden_layer_sizes
         self.teacher = teacher
+        self.projection = projection
+        self.n_weights = n_weights
         self.density = density
         self.center = center
         self.loss_weights = loss_weights
@@ -323,7 +347,7 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         if not warm:
             self.projector_ = LSHProjector(
                 self.n_bits,
-                density=self.density,
+                density=self._density(X.shape[1]),
                 center=self.center,
                 random_state=rng.randint(_hashing.MAX_SEED, dtype=np.int64),
             )
@@ -334,9 +358,26 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
                 f"({self.projector_.n_bits}), got {self.n_bits}; set "
                 "warm_start=False to train a new model."
             )
-        bits = self.projector_.transform(X)
-        self._train(X, bits, y, sample_weight, hidden, loss_weights, rng, warm)
+        if warm and (self.projection == "trained") != (self.projector_.weights_ is not None):
+            raise ValueError(
+                "warm_start needs the same projection as the fitted model; set "
+                "warm_start=False to train a new model."
+            )
+        self._train(X, y, sample_weight, hidden, loss_weights, rng, warm)
         return self
+
+    def _density(self, n_features):
+        """``density``, with "auto" resolved for a trained projection.
+
+        A random projection of sparse text is best with each feature in one
+        bit, as "auto" (``1 / sqrt(n_features)``) gives; a trained one gains
+        from more slots (4-topic 20 Newsgroups, 256 bits, test accuracy:
+        1 slot 74%, 8: 85.3%, 16: 85.7%, 32: 86.1%, 64: 86.3%), at a cost
+        proportional to the slots, so it gets at least 16.
+        """
+        if self.density != "auto" or self.projection == "random":
+            return self.density
+        return min(1.0, max(1.0 / np.sqrt(n_features), 16 / self.n_bits))
 
     def _encode_labels(self, y, warm):
         """Class indices of ``y``; sets or checks ``classes_``."""
@@ -359,17 +400,17 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = classes
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
-    def _train(self, X, bits, y, sample_weight, hidden, loss_weights, rng, warm):
+    def _train(self, X, y, sample_weight, hidden, loss_weights, rng, warm):
         # Torch is imported here, not at module level: predicting never
         # needs it, and a pickled model must load where it is absent.
         import torch
 
-        from ._networks import load_student_weights, mlp, student_weights, teacher_mlp
+        from ._networks import student_weights
         from ._training import JointTrainer, TrainingData, TrainingHistory
 
-        import scipy.sparse as sp
-
-        n_classes = len(self.classes_)
+        trained_projection = self.projection == "trained"
+        # A random projection is computed once; a trained one every batch.
+        bits = None if trained_projection else self.projector_.transform(X)
         data = TrainingData(X, bits, y, sample_weight)
         validation = None
         if self.early_stopping:
@@ -379,34 +420,15 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
                 stratify=y,
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
-            validation = _subset(data, val_idx)
-            data = _subset(data, train_idx)
+            validation = data.subset(val_idx)
+            data = data.subset(train_idx)
         device = torch.device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
-            student = mlp(self.n_bits, hidden, n_classes)
-            if warm:
-                load_student_weights(student, self.coefs_, self.intercepts_)
-            teacher = None
-            if loss_weights[0] or loss_weights[1]:
-                if warm and hasattr(self, "teacher_"):
-                    teacher = self.teacher_
-                elif self.teacher is not None:
-                    teacher = self.teacher(self.n_features_in_, n_classes)
-                else:
-                    teacher = teacher_mlp(
-                        self.n_features_in_,
-                        _layer_sizes(
-                            self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes"
-                        ),
-                        n_classes,
-                        sparse_input=sp.issparse(X),
-                    )
-                teacher = teacher.to(device)
-            student = student.to(device)
+            teacher, student = self._networks(X, hidden, loss_weights, warm)
             trainer = JointTrainer(
-                teacher,
-                student,
+                None if teacher is None else teacher.to(device),
+                student.to(device),
                 loss_weights=loss_weights,
                 temperature=self.temperature,
                 max_iter=self.max_iter,
@@ -426,7 +448,10 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
                 history.loss_curve = list(self.loss_curve_)
                 history.n_iter, history.t = self.n_iter_, self.t_
             history = trainer.fit(data, validation, history)
-        self.coefs_, self.intercepts_ = student_weights(student)
+        self.coefs_, self.intercepts_ = student_weights(student.mlp)
+        if trained_projection:
+            self.projector_.weights_ = _numpy(student.projection.weight)
+            self.projector_.threshold_ = _numpy(student.projection.threshold)
         self.loss_curve_ = history.loss_curve
         self.validation_scores_ = history.validation_scores if self.early_stopping else None
         self.best_validation_score_ = history.best_validation_score
@@ -436,6 +461,48 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             self.teacher_ = teacher.cpu().eval()
         elif hasattr(self, "teacher_"):
             del self.teacher_
+
+    def _networks(self, X, hidden, loss_weights, warm):
+        """The teacher (None if no loss term needs it) and the student, new
+        or, with ``warm``, restored from the fitted attributes."""
+        from ._networks import (
+            HashedProjection,
+            Student,
+            load_student_weights,
+            mlp,
+            teacher_mlp,
+        )
+
+        n_classes = len(self.classes_)
+        projection = None
+        if self.projection == "trained":
+            projector = self.projector_
+            projection = HashedProjection(
+                projector.seed_,
+                projector.n_bits,
+                projector.n_slots_,
+                self.n_weights,
+                projector.threshold_,
+            )
+            if warm:
+                projection.load_numpy(projector.weights_, projector.threshold_)
+        student = Student(mlp(self.n_bits, hidden, n_classes), projection)
+        if warm:
+            load_student_weights(student.mlp, self.coefs_, self.intercepts_)
+        teacher = None
+        if loss_weights[0] or loss_weights[1]:
+            if warm and hasattr(self, "teacher_"):
+                teacher = self.teacher_
+            elif self.teacher is not None:
+                teacher = self.teacher(self.n_features_in_, n_classes)
+            else:
+                teacher_hidden = _layer_sizes(
+                    self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes"
+                )
+                teacher = teacher_mlp(
+                    self.n_features_in_, teacher_hidden, n_classes, sparse_input=sp.issparse(X)
+                )
+        return teacher, student
 
     def _bits(self, X):
         check_is_fitted(self)
@@ -544,7 +611,3 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _subset(data, idx):
-    from ._training import TrainingData
-
-    return TrainingData(data.X[idx], data.bits[idx], data.y[idx], data.sample_weight[idx])

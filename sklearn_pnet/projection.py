@@ -45,19 +45,31 @@ def _n_slots(density, n_features, n_bits):
     return max(1, int(round(density * n_bits)))
 
 
-def _dense_projection(X, seed, n_bits, features):
-    """``X @ P[features]`` for a dense ±1 projection, a block of features at
-    a time. ``X`` is dense or CSC with one column per entry of ``features``."""
+def _entries(seed, features, n_bits, n_slots, weights):
+    """Bits (None when dense) and values of the projection rows of
+    ``features``: hashed signs, times the shared weights if trained."""
+    n_weights = None if weights is None else len(weights)
+    bits, values, buckets = _hashing.projection_structure(
+        seed, features, n_bits, n_slots, n_weights
+    )
+    if weights is not None:
+        values = values * weights[buckets]
+    return bits, values
+
+
+def _dense_projection(X, seed, n_bits, features, weights):
+    """``X @ P[features]`` for a dense projection, a block of features at a
+    time. ``X`` is dense or CSC with one column per entry of ``features``."""
     out = np.zeros((X.shape[0], n_bits), dtype=np.result_type(X.dtype, np.float32))
     step = max(1, _BLOCK_ENTRIES // n_bits)
     for start in range(0, len(features), step):
-        block = _hashing.dense_signs(seed, features[start : start + step], n_bits)
+        _, block = _entries(seed, features[start : start + step], n_bits, None, weights)
         out += X[:, start : start + step] @ block
     return out
 
 
-def random_projection(X, seed, n_bits, n_slots):
-    """Project ``X`` on the hashed random directions, before thresholding.
+def hashed_projection(X, seed, n_bits, n_slots, weights=None):
+    """Project ``X`` on the hashed directions, before thresholding.
 
     Parameters
     ----------
@@ -69,7 +81,10 @@ def random_projection(X, seed, n_bits, n_slots):
         Number of projections.
     n_slots : int or None
         Bits each feature is added to (sparse projection), or None for the
-        dense ±1 projection.
+        dense projection.
+    weights : ndarray of shape (n_weights,), default=None
+        Shared weights multiplying the ±1 entries (a trained projection);
+        None for the random ±1 projection.
 
     Returns
     -------
@@ -79,8 +94,13 @@ def random_projection(X, seed, n_bits, n_slots):
     if not sp.issparse(X):
         features = np.arange(X.shape[1])
         if n_slots is None:
-            return _dense_projection(X, seed, n_bits, features)
-        return X @ _hashing.sparse_block(seed, features, n_bits, n_slots)
+            return _dense_projection(X, seed, n_bits, features, weights)
+        bits, values = _entries(seed, features, n_bits, n_slots, weights)
+        block = sp.csr_matrix(
+            (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
+            shape=(len(features), n_bits),
+        )
+        return np.asarray(X @ block)
 
     # Hash only the columns present, renumbered 0..u-1, so that a 1M-column
     # input with few distinct columns costs no more than a small one.
@@ -93,14 +113,13 @@ def random_projection(X, seed, n_bits, n_slots):
         X = sp.csr_matrix(
             (X.data, columns, X.indptr), shape=(X.shape[0], len(features))
         ).tocsc()  # CSC: cheap blocks of columns
-        return _dense_projection(X, seed, n_bits, features)
-    # Each non-zero x_ij becomes n_slots entries sign * x_ij in the bits of
+        return _dense_projection(X, seed, n_bits, features, weights)
+    # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
     # the whole projection costs O(nnz * n_slots) with no matrix product.
-    bits, signs = _hashing.sparse_slots(seed, features, n_bits, n_slots)
-    values = X.data[:, None] * signs[columns]
+    bits, values = _entries(seed, features, n_bits, n_slots, weights)
     Z = sp.csr_matrix(
-        (values.ravel(), bits[columns].ravel(), X.indptr * n_slots),
+        ((X.data[:, None] * values[columns]).ravel(), bits[columns].ravel(), X.indptr * n_slots),
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()
@@ -161,6 +180,12 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     threshold_ : ndarray of shape (n_bits,)
         Per-bit threshold (zeros when ``center=False``).
+
+    weights_ : ndarray of shape (n_weights,) or None
+        None after :meth:`fit`: the entries of the projection are ±1. A
+        projection trained by ``ProjectionNetClassifier(projection=
+        "trained")`` multiplies each entry by one of these shared weights,
+        chosen by a hash of (feature, bit), as in HashedNets.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -267,7 +292,8 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.seed_ = int(rng.randint(_hashing.MAX_SEED, dtype=np.int64))
         self.n_slots_ = _n_slots(self.density, self.n_features_in_, self.n_bits)
         self._n_features_out = self.n_bits
-        Z = random_projection(X, self.seed_, self.n_bits, self.n_slots_)
+        self.weights_ = None
+        Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
         if self.center:
             sample_weight = _check_sample_weight(sample_weight, X)
             threshold = np.average(Z, axis=0, weights=sample_weight)
@@ -296,7 +322,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         check_is_fitted(self)
         X = validate_features(self, X, reset=False)
-        Z = random_projection(X, self.seed_, self.n_bits, self.n_slots_)
+        Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
         Z -= self.threshold_
         return Z
 
@@ -315,7 +341,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         check_is_fitted(self)
         X = validate_features(self, X, reset=False)
-        return self._threshold(random_projection(X, self.seed_, self.n_bits, self.n_slots_))
+        return self._threshold(hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_))
 
     def _threshold(self, Z):
         return (Z > self.threshold_).astype(self.dtype, copy=False)

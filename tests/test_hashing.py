@@ -81,12 +81,14 @@ def test_sparse_slots_cover_the_bits_uniformly():
     assert abs(signs.mean()) < 0.01
 
 
-def test_sparse_block_sums_repeated_slots():
-    block = _hashing.sparse_block(3, np.arange(500), 4, 6)
-    bits, signs = _hashing.sparse_slots(3, np.arange(500), 4, 6)
-    dense = np.zeros((500, 4))
-    np.add.at(dense, (np.repeat(np.arange(500), 6), bits.ravel()), signs.ravel())
-    np.testing.assert_array_equal(block.toarray(), dense)
+def test_projection_structure_buckets_follow_the_documented_c_code():
+    bits, signs, buckets = _hashing.projection_structure(2, [6], 50, 4, n_weights=1000)
+    assert bits.shape == signs.shape == buckets.shape == (1, 4)
+    for r in range(4):
+        h = pair_hash_reference(2, _hashing.STREAM_PROJECTION_WEIGHT, 6, r)
+        assert buckets[0, r] == ((h >> 32) * 1000) >> 32
+    bits, signs, buckets = _hashing.projection_structure(2, [6], 50, None)
+    assert bits is None and buckets is None and signs.shape == (1, 50)
 
 
 def test_hashed_buckets_range_and_sign_balance():

@@ -27,6 +27,26 @@ def test_sparse_and_dense_input_give_the_same_bits(sparse_X, density):
     )
 
 
+@pytest.mark.parametrize("n_slots", [None, 1, 7])
+@pytest.mark.parametrize("n_weights", [None, 50])
+def test_projection_matches_its_entries_summed_one_by_one(sparse_X, n_slots, n_weights):
+    from sklearn_pnet import _hashing
+
+    seed, n_bits, D = 11, 40, sparse_X.shape[1]
+    weights = None if n_weights is None else np.random.RandomState(0).randn(n_weights)
+    bits, signs, buckets = _hashing.projection_structure(seed, np.arange(D), n_bits, n_slots, n_weights)
+    values = signs if weights is None else signs * weights[buckets]
+    P = np.zeros((D, n_bits))
+    if bits is None:
+        P += values
+    else:
+        np.add.at(P, (np.repeat(np.arange(D), n_slots), bits.ravel()), values.ravel())
+    expected = sparse_X.toarray() @ P
+    for X in (sparse_X, sparse_X.toarray()):
+        Z = projection_module.hashed_projection(X, seed, n_bits, n_slots, weights)
+        np.testing.assert_allclose(Z, expected, atol=1e-5)
+
+
 def test_transform_is_project_above_zero(sparse_X):
     projector = LSHProjector(64, random_state=0).fit(sparse_X)
     np.testing.assert_array_equal(
