@@ -42,12 +42,15 @@ platform. A C version of everything in this module::
         *sign = (h & 1) ? +1 : -1;
     }
 
-    /* Trained projection: entry (feature j, bit k) of the dense
-       projection, or slot r of the sparse one, is multiplied by one of
-       n_weights shared trained weights: w[projection_bucket(seed, j, c)]
-       with c = k (dense) or c = r (sparse). */
+    /* Trained projection: entry c of feature j (c = bit k of the dense
+       projection, or slot r of the sparse one; m such entries a feature)
+       is multiplied by w[projection_bucket(...)], one of n_weights trained
+       weights. They are shared through the hash only when the n_features
+       * m entries outnumber them; otherwise each entry has its own. */
     uint32_t projection_bucket(uint32_t seed, uint64_t j, uint64_t c,
+                               uint64_t m, uint64_t n_features,
                                uint32_t n_weights) {
+        if (n_weights >= n_features * m) return (uint32_t)(j * m + c);
         uint64_t h = pair_hash(seed, STREAM_PROJECTION_WEIGHT, j, c);
         return (uint32_t)(((h >> 32) * n_weights) >> 32);
     }
@@ -204,7 +207,7 @@ def sparse_slots(seed, features, n_bits, n_slots):
     return fast_range(hashes, n_bits), hash_signs(hashes)
 
 
-def projection_structure(seed, features, n_bits, n_slots, n_weights=None):
+def projection_structure(seed, features, n_bits, n_slots, n_weights=None, n_features=None):
     """Where the projection rows of ``features`` put their entries.
 
     Parameters
@@ -218,7 +221,11 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None):
     n_slots : int or None
         Bits touched per feature (sparse projection), or None (dense).
     n_weights : int or None
-        Number of shared trained weights, or None for a ±1 projection.
+        Number of trained weights, or None for a ±1 projection.
+    n_features : int or None
+        Number of input features (needed with ``n_weights``): with at least
+        one weight per entry (``n_weights >= n_features * m``), entry ``c``
+        of feature ``j`` gets weight ``j * m + c``, unshared.
 
     Returns
     -------
@@ -236,7 +243,9 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None):
     else:
         (bits, signs), n_cols = sparse_slots(seed, features, n_bits, n_slots), n_slots
     buckets = None
-    if n_weights is not None:
+    if n_weights is not None and n_weights >= n_features * n_cols:
+        buckets = features[:, None].astype(np.intp) * n_cols + np.arange(n_cols)
+    elif n_weights is not None:
         hashes = pair_hashes(seed, STREAM_PROJECTION_WEIGHT, features, n_cols)
         buckets = fast_range(hashes, n_weights)
     return bits, signs, buckets

@@ -75,9 +75,12 @@ class HashedProjection(nn.Module):
 
     lr_scale = 30.0
 
-    def __init__(self, seed, n_bits, n_slots, n_weights, threshold):
+    def __init__(self, seed, n_features, n_bits, n_slots, n_weights, threshold):
         super().__init__()
-        self.seed, self.n_bits, self.n_slots = seed, n_bits, n_slots
+        self.seed, self.n_features = seed, n_features
+        self.n_bits, self.n_slots = n_bits, n_slots
+        # No more weights than entries: beyond, each entry has its own.
+        n_weights = min(n_weights, n_features * (n_bits if n_slots is None else n_slots))
         self.weight = nn.Parameter(torch.ones(n_weights))
         self.threshold = nn.Parameter(torch.as_tensor(threshold, dtype=torch.float32))
         self._dense_structure = None  # cached for dense input: always all columns
@@ -89,7 +92,7 @@ class HashedProjection(nn.Module):
 
     def _structure(self, features):
         bits, signs, buckets = projection_structure(
-            self.seed, features, self.n_bits, self.n_slots, len(self.weight)
+            self.seed, features, self.n_bits, self.n_slots, len(self.weight), self.n_features
         )
         device = self.weight.device
         return (

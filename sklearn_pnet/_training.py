@@ -145,12 +145,30 @@ class JointTrainer:
         self.device = device
         self.verbose = verbose
         self.rng = rng
+        # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
+        self.masks = []
 
     @property
     def _modules(self):
         return [m for m in (self.teacher, self.student) if m is not None]
 
-    def fit(self, train, validation=None, history=None):
+    def prune(self, modules, sparsity):
+        """Zero the ``sparsity`` fraction of smallest-magnitude weights of
+        each ``nn.Linear`` in ``modules`` and keep them at zero from now on
+        (magnitude pruning; train on afterwards to fine-tune)."""
+        for module in modules:
+            for layer in module.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    weight = layer.weight.data
+                    n_pruned = int(sparsity * weight.numel())
+                    if n_pruned == 0:
+                        continue
+                    cutoff = weight.abs().flatten().kthvalue(n_pruned).values
+                    mask = (weight.abs() > cutoff).to(weight.dtype)
+                    weight.mul_(mask)
+                    self.masks.append((layer.weight, mask))
+
+    def fit(self, train, validation=None, history=None, warn=True):
         """Run epochs until the stopping rule or ``max_iter``.
 
         With ``validation``, stop when the student's validation accuracy has
@@ -199,11 +217,12 @@ class JointTrainer:
                     )
                 break
         else:
-            warnings.warn(
-                f"Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
+            if warn:
+                warnings.warn(
+                    f"Maximum iterations ({self.max_iter}) reached and the "
+                    "optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
         if best_state is not None:
             self._load_state(best_state)
         return history
@@ -230,6 +249,9 @@ class JointTrainer:
             loss.backward()
             for optimizer in optimizers:
                 optimizer.step()
+            with torch.no_grad():
+                for parameter, mask in self.masks:
+                    parameter.mul_(mask)
             batch_weight = float(weight.sum())
             weight_sum += batch_weight
             total_loss += float(loss.detach()) * batch_weight

@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import _hashing
+from . import _compact, _hashing
 from ._validation import validate_features
 
 __all__ = ["LSHProjector"]
@@ -45,25 +45,27 @@ def _n_slots(density, n_features, n_bits):
     return max(1, int(round(density * n_bits)))
 
 
-def _entries(seed, features, n_bits, n_slots, weights):
+def _entries(seed, features, n_bits, n_slots, weights, n_features):
     """Bits (None when dense) and values of the projection rows of
     ``features``: hashed signs, times the shared weights if trained."""
-    n_weights = None if weights is None else len(weights)
+    n_weights = None if weights is None else weights.shape[0]
     bits, values, buckets = _hashing.projection_structure(
-        seed, features, n_bits, n_slots, n_weights
+        seed, features, n_bits, n_slots, n_weights, n_features
     )
     if weights is not None:
-        values = values * weights[buckets]
+        values = values * _compact.take(weights, buckets)
     return bits, values
 
 
-def _dense_projection(X, seed, n_bits, features, weights):
+def _dense_projection(X, seed, n_bits, features, weights, n_features):
     """``X @ P[features]`` for a dense projection, a block of features at a
     time. ``X`` is dense or CSC with one column per entry of ``features``."""
     out = np.zeros((X.shape[0], n_bits), dtype=np.result_type(X.dtype, np.float32))
     step = max(1, _BLOCK_ENTRIES // n_bits)
     for start in range(0, len(features), step):
-        _, block = _entries(seed, features[start : start + step], n_bits, None, weights)
+        _, block = _entries(
+            seed, features[start : start + step], n_bits, None, weights, n_features
+        )
         out += X[:, start : start + step] @ block
     return out
 
@@ -82,20 +84,22 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
     n_slots : int or None
         Bits each feature is added to (sparse projection), or None for the
         dense projection.
-    weights : ndarray of shape (n_weights,), default=None
+    weights : ndarray of shape (n_weights,) or a compact form, default=None
         Shared weights multiplying the ±1 entries (a trained projection);
-        None for the random ±1 projection.
+        None for the random ±1 projection. Any form of
+        :mod:`sklearn_pnet._compact` (float16, int8, k-means) works.
 
     Returns
     -------
     Z : ndarray of shape (n_samples, n_bits)
         ``Z[i, k] = <X[i], p_k>``.
     """
+    n_features = X.shape[1]
     if not sp.issparse(X):
-        features = np.arange(X.shape[1])
+        features = np.arange(n_features)
         if n_slots is None:
-            return _dense_projection(X, seed, n_bits, features, weights)
-        bits, values = _entries(seed, features, n_bits, n_slots, weights)
+            return _dense_projection(X, seed, n_bits, features, weights, n_features)
+        bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
         block = sp.csr_matrix(
             (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
             shape=(len(features), n_bits),
@@ -113,11 +117,11 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
         X = sp.csr_matrix(
             (X.data, columns, X.indptr), shape=(X.shape[0], len(features))
         ).tocsc()  # CSC: cheap blocks of columns
-        return _dense_projection(X, seed, n_bits, features, weights)
+        return _dense_projection(X, seed, n_bits, features, weights, n_features)
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
     # the whole projection costs O(nnz * n_slots) with no matrix product.
-    bits, values = _entries(seed, features, n_bits, n_slots, weights)
+    bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
     Z = sp.csr_matrix(
         ((X.data[:, None] * values[columns]).ravel(), bits[columns].ravel(), X.indptr * n_slots),
         shape=(X.shape[0], n_bits),

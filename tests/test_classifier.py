@@ -44,7 +44,7 @@ def test_student_and_teacher_learn_digits(digits, fitted):
 
 def test_student_is_plain_numpy(fitted):
     assert [c.shape for c in fitted.coefs_] == [(64, 10)]
-    assert all(isinstance(c, np.ndarray) and c.dtype == np.float32 for c in fitted.coefs_)
+    assert all(isinstance(c, np.ndarray) and c.dtype == np.float16 for c in fitted.coefs_)
 
 
 def test_teacher_is_dropped_by_default(digits):
@@ -109,10 +109,14 @@ def test_twenty_class_model_pickles_to_kilobytes():
     X, y = make_classification(
         600, 300, n_informative=40, n_classes=20, n_clusters_per_class=1, random_state=0
     )
-    clf = ProjectionNetClassifier(256, teacher_hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+    clf = ProjectionNetClassifier(
+        256, teacher_hidden_layer_sizes=(16,), max_iter=2, weight_dtype="float32", random_state=0
+    )
     clf.fit(sp.csr_matrix(X), y)
     # 256 x 20 float32 weights are 20 KB; everything else is small.
     assert 20_000 < dumped_size(clf) < 25_000
+    # float16 (the default) halves the weights.
+    assert 10_000 < dumped_size(clf.set_params(weight_dtype="float16").fit(X, y)) < 15_000
 
 
 def test_sparse_input_trains_a_sparse_first_layer(make_csr):

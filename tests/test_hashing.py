@@ -82,13 +82,20 @@ def test_sparse_slots_cover_the_bits_uniformly():
 
 
 def test_projection_structure_buckets_follow_the_documented_c_code():
-    bits, signs, buckets = _hashing.projection_structure(2, [6], 50, 4, n_weights=1000)
+    bits, signs, buckets = _hashing.projection_structure(
+        2, np.array([6]), 50, 4, n_weights=1000, n_features=300
+    )
     assert bits.shape == signs.shape == buckets.shape == (1, 4)
     for r in range(4):
         h = pair_hash_reference(2, _hashing.STREAM_PROJECTION_WEIGHT, 6, r)
         assert buckets[0, r] == ((h >> 32) * 1000) >> 32
     bits, signs, buckets = _hashing.projection_structure(2, [6], 50, None)
     assert bits is None and buckets is None and signs.shape == (1, 50)
+    # As many weights as entries: each entry has its own, no hash.
+    _, _, buckets = _hashing.projection_structure(
+        2, np.array([0, 6]), 50, 4, n_weights=40, n_features=10
+    )
+    assert buckets.tolist() == [[0, 1, 2, 3], [24, 25, 26, 27]]
 
 
 def test_hashed_buckets_range_and_sign_balance():

@@ -28,13 +28,15 @@ def test_sparse_and_dense_input_give_the_same_bits(sparse_X, density):
 
 
 @pytest.mark.parametrize("n_slots", [None, 1, 7])
-@pytest.mark.parametrize("n_weights", [None, 50])
+@pytest.mark.parametrize("n_weights", [None, 50, 5000 * 40])
 def test_projection_matches_its_entries_summed_one_by_one(sparse_X, n_slots, n_weights):
     from sklearn_pnet import _hashing
 
     seed, n_bits, D = 11, 40, sparse_X.shape[1]
     weights = None if n_weights is None else np.random.RandomState(0).randn(n_weights)
-    bits, signs, buckets = _hashing.projection_structure(seed, np.arange(D), n_bits, n_slots, n_weights)
+    bits, signs, buckets = _hashing.projection_structure(
+        seed, np.arange(D), n_bits, n_slots, n_weights, n_features=D
+    )
     values = signs if weights is None else signs * weights[buckets]
     P = np.zeros((D, n_bits))
     if bits is None:
