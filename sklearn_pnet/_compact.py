@@ -288,3 +288,122 @@ def model_size_bytes(estimator):
     report.update(parts)
     report["(pickle framing)"] = report["total"] - sum(parts.values())
     return report
+
+
+# HashedNets (Chen et al., 2015): layers whose virtual weight matrix
+# V[i, j] = xi(i, j) * w[h(i, j)] is recomputed from a seed and the real
+# weights w, a block of rows at a time, so it is never stored or held whole.
+
+from ._hashing import hashed_buckets  # noqa: E402  (kept with the code using it)
+
+# Entries of a virtual matrix formed at once: 2 MB of float64, plus the
+# hashing's temporaries.
+HASHED_BLOCK_ENTRIES = 2**18
+
+
+def hashed_rows(weights, seed, rows, n_out):
+    """Rows ``rows`` of a hashed layer's virtual matrix.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_weights,) or a compact form
+        The layer's real weights (float32, float16, int8 or k-means).
+    seed : int
+        The layer's hash seed.
+    rows : array-like of int
+        Input features (rows of the virtual matrix).
+    n_out : int
+        Number of output units (columns).
+
+    Returns
+    -------
+    virtual : ndarray of shape (len(rows), n_out)
+        ``xi(i, j) * weights[h(i, j)]``, in float32 (float64 for float64
+        weights).
+    """
+    buckets, signs = hashed_buckets(seed, rows, n_out, weights.shape[0])
+    return signs * take(weights, buckets)
+
+
+def _row_blocks(n_rows, n_out):
+    step = max(1, HASHED_BLOCK_ENTRIES // n_out)
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def hashed_matmul(X, weights, seed, n_out):
+    """``X @ V`` for the virtual matrix ``V`` of a hashed layer.
+
+    ``V`` is formed ``HASHED_BLOCK_ENTRIES`` entries at a time; for sparse
+    ``X`` only the rows of the columns present are, so the cost follows the
+    non-zeros, not the number of features.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_in)
+        Input of the layer.
+    weights : ndarray of shape (n_weights,) or a compact form
+        The layer's real weights.
+    seed : int
+        The layer's hash seed.
+    n_out : int
+        Number of output units.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_out)
+        In the result type of ``X``'s dtype and float32.
+    """
+    dtype = np.result_type(X.dtype, np.float32)
+    out = np.zeros((X.shape[0], n_out), dtype=dtype)
+    if sp.issparse(X):
+        # Renumber the columns present 0 .. u-1 (np.unique, not a mask of
+        # all columns, whose size would follow n_in).
+        X = sp.csr_matrix(X)
+        features, columns = np.unique(X.indices, return_inverse=True)
+        X = sp.csr_matrix(
+            (X.data, columns.ravel(), X.indptr), shape=(X.shape[0], len(features))
+        ).tocsc()  # CSC: cheap blocks of columns
+    else:
+        features = np.arange(X.shape[1])
+    for block in _row_blocks(len(features), n_out):
+        out += X[:, block] @ hashed_rows(weights, seed, features[block], n_out).astype(dtype)
+    return out
+
+
+def hashed_forward(X, weights, intercepts, seeds, n_outputs):
+    """Logits of a ReLU MLP of hashed layers.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Input.
+    weights : list of arrays
+        Real weights of each layer, in any compact form.
+    intercepts : list of (ndarray or None)
+        Biases of each layer, or None where they are hashed: then bias
+        ``j`` is the virtual entry ``(n_in, j)``, that of a constant input.
+    seeds : list of int
+        Hash seed of each layer.
+    n_outputs : list of int
+        Output units of each layer.
+
+    Returns
+    -------
+    logits : ndarray of float64, shape (n_samples, n_outputs[-1])
+        Computed in float64 whatever the stored form, so that a row's
+        output does not depend on which other rows share the call.
+    """
+    if sp.issparse(X):
+        activation = X.astype(np.float64, copy=False)
+    else:
+        activation = np.asarray(X, dtype=np.float64)
+    last = len(weights) - 1
+    for i, (w, intercept, seed, n_out) in enumerate(zip(weights, intercepts, seeds, n_outputs)):
+        n_in = activation.shape[1]
+        activation = hashed_matmul(activation, w, seed, n_out)
+        if intercept is None:
+            intercept = hashed_rows(w, seed, [n_in], n_out)[0]
+        activation += intercept
+        if i < last:
+            np.maximum(activation, 0.0, out=activation)
+    return activation

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_pnet import LSHProjector, ProjectionNetClassifier
+from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier
 
 # Mini-batch training: a sample of weight 2 is not the same as the sample
 # seen twice in a shuffled epoch, as for scikit-learn's SGDClassifier.
@@ -24,6 +24,7 @@ def expected_failed_checks(estimator):
         ProjectionNetClassifier(
             n_bits=64, teacher_hidden_layer_sizes=(16,), max_iter=100, random_state=0
         ),
+        HashedNetClassifier((16,), compression=1 / 4, max_iter=100, random_state=0),
     ],
     expected_failed_checks=expected_failed_checks,
 )

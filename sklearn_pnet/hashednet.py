@@ -1,0 +1,480 @@
+"""HashedNets: an MLP whose weight matrices share a few weights by hashing."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from . import _compact, _hashing
+from ._validation import validate_features
+from .classifier import _layer_sizes
+
+__all__ = ["HashedNetClassifier"]
+
+
+def _n_weights(n_in, n_out, compression, hash_bias):
+    """Real weights ``K`` of a layer: ``compression`` times its virtual
+    entries (the biases' too when they are hashed), at least one."""
+    n_entries = (n_in + hash_bias) * n_out
+    return max(1, int(round(compression * n_entries)))
+
+
+def _layer_seeds(rng, n_layers):
+    """One hash seed per layer, all different, so that no two layers share
+    their hash pattern."""
+    seeds = []
+    while len(seeds) < n_layers:
+        seed = int(rng.randint(_hashing.MAX_SEED, dtype=np.int64))
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
+
+
+def _numpy(parameter):
+    return parameter.detach().cpu().numpy().astype(np.float32)
+
+
+class HashedNetClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron with hashed weight sharing (HashedNets).
+
+    Each layer of this MLP has a *virtual* weight matrix of the usual shape
+    ``(n_in, n_out)`` but keeps only ``K = compression * n_in * n_out`` real
+    weights ``w``: entry ``(i, j)`` is ``xi(i, j) * w[h(i, j)]``, where the
+    bucket ``h`` and the sign ``xi`` are hashes of ``(i, j)`` computed from a
+    per-layer seed (Chen et al., 2015). The hashes are never stored, so the
+    model weighs ``K`` weights per layer, and training learns the shared
+    weights directly, with the gradient of ``w[k]`` summing ``xi * dL/dV``
+    over its bucket.
+
+    The virtual matrices are never built whole, in training or prediction:
+    they are formed a block at a time, and for sparse input only the rows
+    of the features present in a batch are, so a million-column tf-idf
+    input costs in proportion to its non-zeros.
+
+    Training needs PyTorch; :meth:`predict` needs numpy and scipy only.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layers (of virtual units). Their cost is ``compression``
+        times the dense layers', so wider layers than usual are affordable.
+
+    compression : float in (0, 1], default=1/8
+        Real weights per virtual weight in each layer, ``K / (n_in *
+        n_out)``: 1/8 stores an eighth of the weights of the same MLP, 1/64
+        a sixty-fourth. Each layer keeps at least one weight.
+
+    hash_bias : bool, default=False
+        Take each layer's biases from its shared weights too, as the
+        virtual weights of a constant input (row ``n_in`` of the virtual
+        matrix), instead of keeping ``n_out`` biases of its own.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    batch_size : int or "auto", default="auto"
+        Size of minibatches; "auto" is ``min(200, n_samples)``.
+
+    learning_rate_init : float, default=0.001
+        Adam's learning rate.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and stop when the accuracy on it stops improving; the weights of
+        the best epoch are kept.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` (in the
+        validation accuracy with early stopping, else in the training loss)
+        before training stops.
+
+    tol : float, default=1e-4
+        Minimum improvement that counts, see ``n_iter_no_change``.
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples at each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the hashes, the weight initialisation, the validation split
+        and the shuffling. An int gives the same model on every fit on the
+        same machine, and the same hashes on every platform.
+
+    verbose : bool, default=False
+        Print one line of progress per epoch.
+
+    warm_start : bool, default=False
+        Continue training from the fitted weights, with the same hashes.
+
+    weight_dtype : {"float32", "float16", "int8"}, default="float16"
+        How the shared weights (and the biases) are stored after training:
+        float16 halves the size; int8 stores one byte a weight plus a
+        float32 scale per 256 weights.
+
+    weight_clusters : int, default=None
+        Weight sharing by k-means on top of the hashing (Han et al., 2016):
+        each layer's weights are replaced by the nearest of this many
+        centroids and stored as packed ``ceil(log2(k))``-bit codes.
+        Overrides ``weight_dtype`` for the weights.
+
+    device : str, default="cpu"
+        Torch device that trains the network, e.g. "cuda". Prediction
+        always runs on the CPU with numpy.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    weights_ : list of arrays
+        Real weights of each layer, ``weights_[i]`` of shape
+        ``(n_weights_[i],)``: a numpy array, or a compact form (int8,
+        k-means) that ``np.asarray`` decodes.
+
+    intercepts_ : list of (ndarray or None)
+        Biases of each layer; None for each layer with ``hash_bias=True``,
+        whose biases come from ``weights_``.
+
+    seeds_ : list of int
+        Hash seed of each layer.
+
+    layer_sizes_ : tuple of int
+        Virtual units of each layer, input features and outputs (one per
+        class) included.
+
+    n_weights_ : list of int
+        Number of real weights of each layer.
+
+    loss_curve_ : list of float
+        Training loss at each epoch.
+
+    validation_scores_ : list of float or None
+        Accuracy on the held-out data at each epoch, with
+        ``early_stopping``; else None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    t_ : int
+        Number of training samples seen by the optimiser.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    ProjectionNetClassifier : A compact student on hashed bits.
+    sklearn.neural_network.MLPClassifier : The same network with all its
+        weights.
+
+    Notes
+    -----
+    The hashes are those of :func:`sklearn_pnet._hashing.hashed_buckets`
+    (``hashed_entry`` in that module's C listing): a device can rebuild
+    every virtual weight from ``seeds_`` and ``weights_``.
+
+    References
+    ----------
+    .. [1] W. Chen, J. T. Wilson, S. Tyree, K. Q. Weinberger and Y. Chen,
+       "Compressing Neural Networks with the Hashing Trick", ICML 2015.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_pnet import HashedNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = HashedNetClassifier(
+    ...     hidden_layer_sizes=(64,), compression=1/8, max_iter=50, random_state=0
+    ... )
+    >>> clf = clf.fit(X_train, y_train)
+    >>> clf.n_weights_  # 64 x 64 / 8 and 64 x 10 / 8 real weights
+    [512, 80]
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "compression": [Interval(Real, 0.0, 1.0, closed="right")],
+        "hash_bias": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
+        "weight_clusters": [Interval(Integral, 2, 256, closed="both"), None],
+        "device": [str],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256,),
+        *,
+        compression=1 / 8,
+        hash_bias=False,
+        max_iter=200,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        weight_dtype="float16",
+        weight_clusters=None,
+        device="cpu",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.compression = compression
+        self.hash_bias = hash_bias
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.weight_dtype = weight_dtype
+        self.weight_clusters = weight_clusters
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the shared weights of the hashed network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input stays sparse: each batch hashes the
+            rows of its own non-zero columns only.
+
+        y : array-like of shape (n_samples,)
+            Target labels, of any type :func:`numpy.unique` can sort.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss. Samples of weight 0 are
+            left out.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "weights_")
+        X, y = validate_features(self, X, y, reset=not warm)
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float32, ensure_non_negative=True
+        )
+        if (sample_weight == 0).any():
+            kept = sample_weight > 0
+            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
+        y = self._encode_labels(y, warm)
+        hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        sizes = (X.shape[1], *hidden, len(self.classes_))
+        n_weights = [
+            _n_weights(n_in, n_out, self.compression, self.hash_bias)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        rng = check_random_state(self.random_state)
+        if warm:
+            self._check_warm_start(sizes, n_weights)
+        else:
+            self.seeds_ = _layer_seeds(rng, len(n_weights))
+        self._train(X, y, sample_weight, sizes, n_weights, rng, warm)
+        return self
+
+    def _encode_labels(self, y, warm):
+        """Class indices of ``y``; sets or checks ``classes_``."""
+        classes = np.unique(y)
+        if warm:
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"y has {classes}."
+                )
+        else:
+            if len(classes) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in "
+                    "the data, but the data contains only one class: "
+                    f"{classes.tolist()!r}. Check the labels (or the sample "
+                    "weights, which leave out samples of weight 0)."
+                )
+            self.classes_ = classes
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _check_warm_start(self, sizes, n_weights):
+        fitted = (self.layer_sizes_, self.n_weights_, self.intercepts_[0] is None)
+        if (sizes, n_weights, self.hash_bias) != fitted:
+            raise ValueError(
+                "warm_start needs the same layers as the fitted model (layer sizes "
+                f"{self.layer_sizes_}, {self.n_weights_} real weights, hash_bias="
+                f"{fitted[2]}), got {sizes}, {n_weights} and hash_bias="
+                f"{self.hash_bias}; set warm_start=False to train a new model."
+            )
+
+    def _train(self, X, y, sample_weight, sizes, n_weights, rng, warm):
+        # Torch is imported here, not at module level: predicting never
+        # needs it, and a pickled model must load where it is absent.
+        import torch
+
+        from ._networks import HashedLinear, hashed_mlp
+        from ._training import JointTrainer, TrainingData, TrainingHistory
+
+        # bits=None: the network gets the raw rows, dense or CSR.
+        data = TrainingData(X, None, y, sample_weight)
+        validation = None
+        if self.early_stopping:
+            train_idx, val_idx = train_test_split(
+                np.arange(len(y)),
+                test_size=self.validation_fraction,
+                stratify=y,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            validation = data.subset(val_idx)
+            data = data.subset(train_idx)
+        device = torch.device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
+            network = hashed_mlp(
+                sizes[0], sizes[1:-1], sizes[-1], n_weights, self.seeds_, self.hash_bias
+            )
+            layers = [m for m in network if isinstance(m, HashedLinear)]
+            if warm:
+                for layer, weight, intercept in zip(layers, self.weights_, self.intercepts_):
+                    layer.load_numpy(np.asarray(weight), intercept)
+            # No teacher, and only the loss against the labels.
+            trainer = JointTrainer(
+                None,
+                network.to(device),
+                loss_weights=(0.0, 0.0, 1.0),
+                temperature=1.0,
+                max_iter=self.max_iter,
+                batch_size=(
+                    min(200, len(data)) if self.batch_size == "auto" else self.batch_size
+                ),
+                learning_rate_init=self.learning_rate_init,
+                n_iter_no_change=self.n_iter_no_change,
+                tol=self.tol,
+                shuffle=self.shuffle,
+                device=device,
+                verbose=self.verbose,
+                rng=rng,
+            )
+            history = TrainingHistory()
+            if warm:
+                history.loss_curve = list(self.loss_curve_)
+                history.n_iter, history.t = self.n_iter_, self.t_
+            history = trainer.fit(data, validation, history)
+        bias_dtype = np.float16 if self.weight_dtype == "float16" else np.float32
+        self.weights_ = [
+            _compact.encode(_numpy(layer.weight), self.weight_dtype, self.weight_clusters)
+            for layer in layers
+        ]
+        self.intercepts_ = [
+            None if layer.bias is None else _numpy(layer.bias).astype(bias_dtype)
+            for layer in layers
+        ]
+        self.layer_sizes_ = sizes
+        self.n_weights_ = n_weights
+        self.loss_curve_ = history.loss_curve
+        self.validation_scores_ = history.validation_scores if self.early_stopping else None
+        self.best_validation_score_ = history.best_validation_score
+        self.n_iter_ = history.n_iter
+        self.t_ = history.t
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_features(self, X, reset=False)
+        return _compact.hashed_forward(
+            X, self.weights_, self.intercepts_, self.seeds_, self.layer_sizes_[1:]
+        )
+
+    def decision_function(self, X):
+        """Logits of the network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logit of each class; for two classes, that of ``classes_[1]``
+            minus that of ``classes_[0]``.
+        """
+        logits = self._logits(X)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        return _compact.softmax(self._logits(X))
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        logits = self._logits(X)  # first: it checks that the model is fitted
+        return self.classes_[logits.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
