@@ -6,27 +6,18 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from . import _compact, _hashing
+from ._base import BaseNetClassifier, layer_sizes, to_numpy
 from ._validation import validate_features
 from .projection import LSHProjector
 
 __all__ = ["ProjectionNetClassifier"]
-
-
-def _layer_sizes(sizes, name):
-    """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
-    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-        raise ValueError(f"{name} must hold positive integers, got {sizes!r}.")
-    return sizes
 
 
 def _check_loss_weights(loss_weights):
@@ -40,15 +31,11 @@ def _check_loss_weights(loss_weights):
     return weights
 
 
-def _numpy(parameter):
-    return parameter.detach().cpu().numpy().astype(np.float32)
-
-
 def _teacher_is_kept(estimator):
     return estimator.keep_teacher
 
 
-class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
+class ProjectionNetClassifier(BaseNetClassifier):
     """Compact classifier on hashed bits, trained jointly with a full network.
 
     ProjectionNet (Ravi, 2017) trains two networks at once: a *teacher*, an
@@ -253,6 +240,7 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **BaseNetClassifier._parameter_constraints,
         "n_bits": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "teacher_hidden_layer_sizes": [
@@ -266,21 +254,7 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         "center": ["boolean"],
         "loss_weights": ["array-like"],
         "temperature": [Interval(Real, 0.0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
-        "weight_clusters": [Interval(Integral, 2, 256, closed="both"), None],
         "sparsity": [Interval(Real, 0.0, 1.0, closed="left")],
-        "device": [str],
         "keep_teacher": ["boolean"],
     }
 
@@ -364,17 +338,9 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             Fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "coefs_")
-        X, y = validate_features(self, X, y, reset=not warm)
-        check_classification_targets(y)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
-        if (sample_weight == 0).any():
-            kept = sample_weight > 0
-            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
-        y = self._encode_labels(y, warm)
+        X, y, sample_weight = self._check_training_data(X, y, sample_weight, warm)
         loss_weights = _check_loss_weights(self.loss_weights)
-        hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         rng = check_random_state(self.random_state)
         if not warm:
             self.projector_ = LSHProjector(
@@ -384,18 +350,41 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
                 random_state=int(rng.randint(_hashing.MAX_SEED, dtype=np.int64)),
             )
             self.projector_.fit(X, sample_weight=sample_weight)
-        elif self.n_bits != self.projector_.n_bits:
+        elif self.n_bits != self.projector_.n_bits or (self.projection == "trained") != (
+            self.projector_.weights_ is not None
+        ):
             raise ValueError(
-                f"warm_start needs the same n_bits as the fitted model "
-                f"({self.projector_.n_bits}), got {self.n_bits}; set "
-                "warm_start=False to train a new model."
+                "warm_start needs the same n_bits and projection as the fitted "
+                f"model (n_bits={self.projector_.n_bits}); set warm_start=False "
+                "to train a new model."
             )
-        if warm and (self.projection == "trained") != (self.projector_.weights_ is not None):
-            raise ValueError(
-                "warm_start needs the same projection as the fitted model; set "
-                "warm_start=False to train a new model."
-            )
-        self._train(X, y, sample_weight, hidden, loss_weights, rng, warm)
+
+        # Torch-backed modules are imported here: predicting never needs them.
+        from ._networks import student_weights
+        from ._training import TrainingData
+
+        trained_projection = self.projection == "trained"
+        # A random projection is computed once; a trained one every batch.
+        bits = None if trained_projection else self.projector_.transform(X)
+        teacher, student = self._train(
+            TrainingData(X, bits, y, sample_weight),
+            lambda: self._networks(X, hidden, loss_weights, warm),
+            rng,
+            warm,
+            loss_weights=loss_weights,
+            temperature=self.temperature,
+            sparsity=self.sparsity,
+        )
+        coefs, intercepts = student_weights(student.mlp)
+        self.coefs_ = [self._store(coef, pruned=self.sparsity > 0) for coef in coefs]
+        self.intercepts_ = [self._store_bias(intercept) for intercept in intercepts]
+        if trained_projection:
+            self.projector_.weights_ = self._store(to_numpy(student.projection.weight))
+            self.projector_.threshold_ = to_numpy(student.projection.threshold)
+        if self.keep_teacher and teacher is not None:
+            self.teacher_ = teacher.cpu().eval()
+        elif hasattr(self, "teacher_"):
+            del self.teacher_
         return self
 
     def _density(self, n_features):
@@ -410,109 +399,6 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
         if self.density != "auto" or self.projection == "random":
             return self.density
         return float(min(1.0, max(1.0 / np.sqrt(n_features), 16 / self.n_bits)))
-
-    def _encode_labels(self, y, warm):
-        """Class indices of ``y``; sets or checks ``classes_``."""
-        classes = np.unique(y)
-        if warm:
-            if not np.array_equal(classes, self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where y has the same classes as "
-                    f"in the previous call to fit. Previously got {self.classes_}, "
-                    f"y has {classes}."
-                )
-        else:
-            if len(classes) < 2:
-                raise ValueError(
-                    "ProjectionNetClassifier needs samples of at least 2 classes "
-                    f"in the data, but the data contains only one class: "
-                    f"{classes[0]!r}. Check the labels (or the sample weights, "
-                    "which leave out samples of weight 0)."
-                )
-            self.classes_ = classes
-        return np.searchsorted(self.classes_, y).astype(np.int64)
-
-    def _train(self, X, y, sample_weight, hidden, loss_weights, rng, warm):
-        # Torch is imported here, not at module level: predicting never
-        # needs it, and a pickled model must load where it is absent.
-        import torch
-
-        from ._networks import student_weights
-        from ._training import JointTrainer, TrainingData, TrainingHistory
-
-        trained_projection = self.projection == "trained"
-        # A random projection is computed once; a trained one every batch.
-        bits = None if trained_projection else self.projector_.transform(X)
-        data = TrainingData(X, bits, y, sample_weight)
-        validation = None
-        if self.early_stopping:
-            train_idx, val_idx = train_test_split(
-                np.arange(len(y)),
-                test_size=self.validation_fraction,
-                stratify=y,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-            )
-            validation = data.subset(val_idx)
-            data = data.subset(train_idx)
-        device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
-            teacher, student = self._networks(X, hidden, loss_weights, warm)
-            trainer = JointTrainer(
-                None if teacher is None else teacher.to(device),
-                student.to(device),
-                loss_weights=loss_weights,
-                temperature=self.temperature,
-                max_iter=self.max_iter,
-                batch_size=(
-                    min(200, len(data)) if self.batch_size == "auto" else self.batch_size
-                ),
-                learning_rate_init=self.learning_rate_init,
-                n_iter_no_change=self.n_iter_no_change,
-                tol=self.tol,
-                shuffle=self.shuffle,
-                device=device,
-                verbose=self.verbose,
-                rng=rng,
-            )
-            history = TrainingHistory()
-            if warm:
-                history.loss_curve = list(self.loss_curve_)
-                history.n_iter, history.t = self.n_iter_, self.t_
-            history = trainer.fit(data, validation, history)
-            if self.sparsity > 0:
-                # Magnitude pruning, then fine-tuning of the weights left;
-                # the stopping rule starts afresh from the pruned model.
-                trainer.prune([student.mlp], self.sparsity)
-                trainer.max_iter = max(1, self.max_iter // 10)
-                history.best_validation_score, history.best_loss = None, np.inf
-                history = trainer.fit(data, validation, history, warn=False)
-        coefs, intercepts = student_weights(student.mlp)
-        self.coefs_ = [self._store(coef, matrix=True) for coef in coefs]
-        bias_dtype = np.float16 if self.weight_dtype == "float16" else np.float32
-        self.intercepts_ = [intercept.astype(bias_dtype) for intercept in intercepts]
-        if trained_projection:
-            self.projector_.weights_ = self._store(_numpy(student.projection.weight))
-            self.projector_.threshold_ = _numpy(student.projection.threshold)
-        self.loss_curve_ = history.loss_curve
-        self.validation_scores_ = history.validation_scores if self.early_stopping else None
-        self.best_validation_score_ = history.best_validation_score
-        self.n_iter_ = history.n_iter
-        self.t_ = history.t
-        if self.keep_teacher and teacher is not None:
-            self.teacher_ = teacher.cpu().eval()
-        elif hasattr(self, "teacher_"):
-            del self.teacher_
-
-    def _store(self, values, matrix=False):
-        """Weights in the compact form the parameters ask for."""
-
-        def encode(v):
-            return _compact.encode(v, self.weight_dtype, self.weight_clusters)
-
-        if matrix and self.sparsity > 0:
-            return _compact.PrunedMatrix(values, encode)
-        return encode(values)
 
     def _networks(self, X, hidden, loss_weights, warm):
         """The teacher (None if no loss term needs it) and the student, new
@@ -549,7 +435,7 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             elif self.teacher is not None:
                 teacher = self.teacher(self.n_features_in_, n_classes)
             else:
-                teacher_hidden = _layer_sizes(
+                teacher_hidden = layer_sizes(
                     self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes"
                 )
                 teacher = teacher_mlp(
@@ -557,62 +443,9 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         return teacher, student
 
-    def _bits(self, X):
-        check_is_fitted(self)
-        X = validate_features(self, X, reset=False)
-        return self.projector_.transform(X)
-
-    def decision_function(self, X):
-        """Student logits.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Logit of each class; for two classes, that of ``classes_[1]``
-            minus that of ``classes_[0]``.
-        """
-        logits = _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
-        if logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
-
-    def predict_proba(self, X):
-        """Class probabilities from the student.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
-        """
-        return _compact.softmax(
-            _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
-        )
-
-    def predict(self, X):
-        """Predict with the student.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted class labels.
-        """
-        logits = _compact.forward(self._bits(X), self.coefs_, self.intercepts_)
-        return self.classes_[logits.argmax(axis=1)]
+    def _logits(self, X):
+        bits = self.projector_.transform(X)
+        return _compact.forward(bits, self.coefs_, self.intercepts_)
 
     @available_if(_teacher_is_kept)
     def teacher_predict_proba(self, X):
@@ -657,10 +490,3 @@ class ProjectionNetClassifier(ClassifierMixin, BaseEstimator):
             Predicted class labels.
         """
         return self.classes_[self.teacher_predict_proba(X).argmax(axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-

@@ -5,16 +5,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils._param_validation import Interval
 
 from . import _compact, _hashing
-from ._validation import validate_features
-from .classifier import _layer_sizes
+from ._base import BaseNetClassifier, layer_sizes, to_numpy
 
 __all__ = ["HashedNetClassifier"]
 
@@ -37,11 +33,7 @@ def _layer_seeds(rng, n_layers):
     return seeds
 
 
-def _numpy(parameter):
-    return parameter.detach().cpu().numpy().astype(np.float32)
-
-
-class HashedNetClassifier(ClassifierMixin, BaseEstimator):
+class HashedNetClassifier(BaseNetClassifier):
     """Multi-layer perceptron with hashed weight sharing (HashedNets).
 
     Each layer of this MLP has a *virtual* weight matrix of the usual shape
@@ -212,23 +204,10 @@ class HashedNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **BaseNetClassifier._parameter_constraints,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "compression": [Interval(Real, 0.0, 1.0, closed="right")],
         "hash_bias": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
-        "weight_clusters": [Interval(Integral, 2, 256, closed="both"), None],
-        "device": [str],
     }
 
     def __init__(
@@ -293,16 +272,8 @@ class HashedNetClassifier(ClassifierMixin, BaseEstimator):
             Fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "weights_")
-        X, y = validate_features(self, X, y, reset=not warm)
-        check_classification_targets(y)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
-        if (sample_weight == 0).any():
-            kept = sample_weight > 0
-            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
-        y = self._encode_labels(y, warm)
-        hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        X, y, sample_weight = self._check_training_data(X, y, sample_weight, warm)
+        hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         sizes = (X.shape[1], *hidden, len(self.classes_))
         n_weights = [
             _n_weights(n_in, n_out, self.compression, self.hash_bias)
@@ -313,29 +284,34 @@ class HashedNetClassifier(ClassifierMixin, BaseEstimator):
             self._check_warm_start(sizes, n_weights)
         else:
             self.seeds_ = _layer_seeds(rng, len(n_weights))
-        self._train(X, y, sample_weight, sizes, n_weights, rng, warm)
-        return self
 
-    def _encode_labels(self, y, warm):
-        """Class indices of ``y``; sets or checks ``classes_``."""
-        classes = np.unique(y)
-        if warm:
-            if not np.array_equal(classes, self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where y has the same classes as "
-                    f"in the previous call to fit. Previously got {self.classes_}, "
-                    f"y has {classes}."
-                )
-        else:
-            if len(classes) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in "
-                    "the data, but the data contains only one class: "
-                    f"{classes.tolist()!r}. Check the labels (or the sample "
-                    "weights, which leave out samples of weight 0)."
-                )
-            self.classes_ = classes
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        # Torch-backed modules are imported here: predicting never needs them.
+        from ._networks import hashed_mlp
+        from ._training import TrainingData
+
+        def make_networks():
+            network = hashed_mlp(
+                sizes[0], sizes[1:-1], sizes[-1], n_weights, self.seeds_, self.hash_bias
+            )
+            if warm:
+                for layer, weight, intercept in zip(
+                    _hashed_layers(network), self.weights_, self.intercepts_
+                ):
+                    layer.load_numpy(np.asarray(weight), intercept)
+            return None, network  # no teacher
+
+        # bits=None: the network gets the raw rows, dense or CSR.
+        data = TrainingData(X, None, y, sample_weight)
+        _, network = self._train(data, make_networks, rng, warm)
+        layers = _hashed_layers(network)
+        self.weights_ = [self._store(to_numpy(layer.weight)) for layer in layers]
+        self.intercepts_ = [
+            None if layer.bias is None else self._store_bias(to_numpy(layer.bias))
+            for layer in layers
+        ]
+        self.layer_sizes_ = sizes
+        self.n_weights_ = n_weights
+        return self
 
     def _check_warm_start(self, sizes, n_weights):
         fitted = (self.layer_sizes_, self.n_weights_, self.intercepts_[0] is None)
@@ -347,134 +323,13 @@ class HashedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.hash_bias}; set warm_start=False to train a new model."
             )
 
-    def _train(self, X, y, sample_weight, sizes, n_weights, rng, warm):
-        # Torch is imported here, not at module level: predicting never
-        # needs it, and a pickled model must load where it is absent.
-        import torch
-
-        from ._networks import HashedLinear, hashed_mlp
-        from ._training import JointTrainer, TrainingData, TrainingHistory
-
-        # bits=None: the network gets the raw rows, dense or CSR.
-        data = TrainingData(X, None, y, sample_weight)
-        validation = None
-        if self.early_stopping:
-            train_idx, val_idx = train_test_split(
-                np.arange(len(y)),
-                test_size=self.validation_fraction,
-                stratify=y,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-            )
-            validation = data.subset(val_idx)
-            data = data.subset(train_idx)
-        device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
-            network = hashed_mlp(
-                sizes[0], sizes[1:-1], sizes[-1], n_weights, self.seeds_, self.hash_bias
-            )
-            layers = [m for m in network if isinstance(m, HashedLinear)]
-            if warm:
-                for layer, weight, intercept in zip(layers, self.weights_, self.intercepts_):
-                    layer.load_numpy(np.asarray(weight), intercept)
-            # No teacher, and only the loss against the labels.
-            trainer = JointTrainer(
-                None,
-                network.to(device),
-                loss_weights=(0.0, 0.0, 1.0),
-                temperature=1.0,
-                max_iter=self.max_iter,
-                batch_size=(
-                    min(200, len(data)) if self.batch_size == "auto" else self.batch_size
-                ),
-                learning_rate_init=self.learning_rate_init,
-                n_iter_no_change=self.n_iter_no_change,
-                tol=self.tol,
-                shuffle=self.shuffle,
-                device=device,
-                verbose=self.verbose,
-                rng=rng,
-            )
-            history = TrainingHistory()
-            if warm:
-                history.loss_curve = list(self.loss_curve_)
-                history.n_iter, history.t = self.n_iter_, self.t_
-            history = trainer.fit(data, validation, history)
-        bias_dtype = np.float16 if self.weight_dtype == "float16" else np.float32
-        self.weights_ = [
-            _compact.encode(_numpy(layer.weight), self.weight_dtype, self.weight_clusters)
-            for layer in layers
-        ]
-        self.intercepts_ = [
-            None if layer.bias is None else _numpy(layer.bias).astype(bias_dtype)
-            for layer in layers
-        ]
-        self.layer_sizes_ = sizes
-        self.n_weights_ = n_weights
-        self.loss_curve_ = history.loss_curve
-        self.validation_scores_ = history.validation_scores if self.early_stopping else None
-        self.best_validation_score_ = history.best_validation_score
-        self.n_iter_ = history.n_iter
-        self.t_ = history.t
-
     def _logits(self, X):
-        check_is_fitted(self)
-        X = validate_features(self, X, reset=False)
         return _compact.hashed_forward(
             X, self.weights_, self.intercepts_, self.seeds_, self.layer_sizes_[1:]
         )
 
-    def decision_function(self, X):
-        """Logits of the network.
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
+def _hashed_layers(network):
+    from ._networks import HashedLinear
 
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Logit of each class; for two classes, that of ``classes_[1]``
-            minus that of ``classes_[0]``.
-        """
-        logits = self._logits(X)
-        if logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
-        """
-        return _compact.softmax(self._logits(X))
-
-    def predict(self, X):
-        """Predict class labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted class labels.
-        """
-        logits = self._logits(X)  # first: it checks that the model is fitted
-        return self.classes_[logits.argmax(axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
+    return [m for m in network if isinstance(m, HashedLinear)]
