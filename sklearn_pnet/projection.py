@@ -142,7 +142,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     or pickled, so the fitted transformer is a few kilobytes even for
     millions of input features, and an input stays sparse until the bits.
 
-    Read more in the :ref:`README <lshprojector>`.
+    Read more in the README, section "How it works".
 
     Parameters
     ----------
