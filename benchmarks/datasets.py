@@ -1,0 +1,253 @@
+"""Loaders of the benchmark datasets.
+
+Each loader takes a data directory laid out as ``../shared/data`` is (see
+its README) and reads the files there; with no directory it falls back to
+the usual public source (scikit-learn's fetchers, OpenML, the UCI and
+Cognitive Computation Group URLs), cached in scikit-learn's data home,
+never in this repository. The directory comes from ``--data-dir`` or, when
+that is not given, from the ``SKLEARN_PNET_DATA`` environment variable.
+
+Every loader returns a :class:`Dataset` with the raw inputs (pixel arrays
+or an object array of strings) and the labels of a fixed train/test split.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import gzip
+import io
+import os
+import struct
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import fetch_20newsgroups, fetch_openml, get_data_home, load_digits
+from sklearn.model_selection import train_test_split
+
+DATA_DIR_VARIABLE = "SKLEARN_PNET_DATA"
+
+TREC_URL = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
+SMS_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
+
+# Seed of the fixed splits (digits, SMS spam) and of --quick subsampling.
+SPLIT_SEED = 0
+
+
+@dataclass
+class Dataset:
+    """Raw inputs and labels of a train/test split.
+
+    ``kind`` is "image" (``X_*`` are float arrays of pixels scaled to
+    [0, 1]) or "text" (``X_*`` are object arrays of documents).
+    """
+
+    name: str
+    kind: str
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def n_classes(self):
+        return len(np.unique(self.y_train))
+
+
+def resolve_data_dir(data_dir=None):
+    """The data directory: the argument, else ``$SKLEARN_PNET_DATA``, else
+    None (public downloads)."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    return Path(data_dir) if data_dir else None
+
+
+def read_idx(path):
+    """An IDX array (the MNIST file format), gzip-compressed or not."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, n_dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:  # 0x08: unsigned bytes, all MNIST uses
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes.")
+    shape = struct.unpack(f">{n_dims}I", data[4 : 4 + 4 * n_dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(shape)
+
+
+def _idx_split(folder, prefix):
+    images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
+    labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
+    return images.reshape(len(images), -1), labels
+
+
+def _mnist_like(name, folder_name, openml_name, data_dir):
+    """MNIST or Fashion-MNIST: IDX files of the data directory, else OpenML
+    (whose rows are the 60000 training images, then the 10000 test ones)."""
+    if data_dir is not None:
+        folder = data_dir / folder_name
+        X_train, y_train = _idx_split(folder, "train")
+        X_test, y_test = _idx_split(folder, "t10k")
+        source = str(folder)
+    else:
+        X, y = fetch_openml(openml_name, version=1, return_X_y=True, as_frame=False)
+        X, y = X.astype(np.uint8), y.astype(np.int64)
+        X_train, X_test, y_train, y_test = X[:60000], X[60000:], y[:60000], y[60000:]
+        source = f"OpenML {openml_name}"
+    scale = np.float32(1 / 255)
+    return Dataset(
+        name,
+        "image",
+        X_train.astype(np.float32) * scale,
+        X_test.astype(np.float32) * scale,
+        y_train.astype(np.int64),
+        y_test.astype(np.int64),
+        source,
+    )
+
+
+def load_digits_split(data_dir=None):
+    """scikit-learn's bundled 8x8 digits, 30% held out (stratified)."""
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        (X / 16).astype(np.float32), y, test_size=0.3, stratify=y, random_state=SPLIT_SEED
+    )
+    return Dataset("digits", "image", X_train, X_test, y_train, y_test, "sklearn.load_digits")
+
+
+def load_mnist(data_dir=None):
+    """MNIST, 60000 / 10000."""
+    return _mnist_like("mnist", "mnist", "mnist_784", data_dir)
+
+
+def load_fashion_mnist(data_dir=None):
+    """Fashion-MNIST, 60000 / 10000."""
+    return _mnist_like("fashion_mnist", "fashion_mnist", "Fashion-MNIST", data_dir)
+
+
+def _newsgroups(name, data_dir, remove):
+    # With a data directory, read scikit-learn's cache file there and never
+    # download; without, fetch_20newsgroups uses $SCIKIT_LEARN_DATA or
+    # ~/scikit_learn_data and downloads on first use, as for any user.
+    kwargs = {"remove": remove}
+    if data_dir is not None:
+        kwargs.update(data_home=data_dir / "scikit_learn_data", download_if_missing=False)
+    train = fetch_20newsgroups(subset="train", **kwargs)
+    test = fetch_20newsgroups(subset="test", **kwargs)
+    return Dataset(
+        name,
+        "text",
+        np.array(train.data, dtype=object),
+        np.array(test.data, dtype=object),
+        train.target,
+        test.target,
+        "sklearn.fetch_20newsgroups" + (f"(remove={remove})" if remove else ""),
+    )
+
+
+def load_newsgroups(data_dir=None):
+    """20 Newsgroups, all 20 classes, "bydate" split (11314 / 7532)."""
+    return _newsgroups("20news", data_dir, ())
+
+
+def load_newsgroups_stripped(data_dir=None):
+    """20 Newsgroups without headers, footers and quotes: the harder,
+    more honest variant (the headers name the newsgroup)."""
+    return _newsgroups("20news_stripped", data_dir, ("headers", "footers", "quotes"))
+
+
+def _download(url, path):
+    """Fetch ``url`` to ``path`` once (scikit-learn's data home)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        urllib.request.urlretrieve(url, path)
+    return path
+
+
+def parse_trec(lines):
+    """Coarse labels and questions of TREC ``COARSE:fine question`` lines."""
+    labels, questions = [], []
+    for line in lines:
+        line = line.strip()
+        if line:
+            label, question = line.split(" ", 1)
+            labels.append(label.split(":", 1)[0])
+            questions.append(question)
+    return np.array(questions, dtype=object), np.array(labels)
+
+
+def load_trec(data_dir=None):
+    """TREC question classification, 6 coarse classes (5452 / 500)."""
+    if data_dir is not None:
+        folder = data_dir / "trec"
+    else:
+        folder = Path(get_data_home()) / "trec"
+        for file in ("train_5500.label", "TREC_10.label"):
+            _download(TREC_URL + file, folder / file)
+    # The files are Latin-1, not UTF-8 (a few accented names).
+    with open(folder / "train_5500.label", encoding="latin-1") as f:
+        X_train, y_train = parse_trec(f)
+    with open(folder / "TREC_10.label", encoding="latin-1") as f:
+        X_test, y_test = parse_trec(f)
+    return Dataset("trec", "text", X_train, X_test, y_train, y_test, str(folder))
+
+
+def parse_sms(lines):
+    """Messages and labels of ``label<TAB>text`` lines."""
+    labels, messages = zip(*(line.rstrip("\n").split("\t", 1) for line in lines if line.strip()))
+    return np.array(messages, dtype=object), np.array(labels)
+
+
+def load_sms_spam(data_dir=None):
+    """SMS Spam Collection (5574 messages), 25% held out (stratified)."""
+    if data_dir is not None:
+        path = data_dir / "sms_spam" / "SMSSpamCollection"
+        with open(path, encoding="utf-8") as f:
+            X, y = parse_sms(f)
+        source = str(path)
+    else:
+        archive = _download(SMS_URL, Path(get_data_home()) / "sms_spam" / "smsspamcollection.zip")
+        with zipfile.ZipFile(archive) as z:
+            X, y = parse_sms(io.TextIOWrapper(z.open("SMSSpamCollection"), encoding="utf-8"))
+        source = SMS_URL
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=SPLIT_SEED
+    )
+    return Dataset("sms_spam", "text", X_train, X_test, y_train, y_test, source)
+
+
+LOADERS = {
+    "digits": load_digits_split,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "20news": load_newsgroups,
+    "20news_stripped": load_newsgroups_stripped,
+    "trec": load_trec,
+    "sms_spam": load_sms_spam,
+}
+
+# Kind of each dataset, known without loading it.
+KINDS = {
+    name: "image" if name in ("digits", "mnist", "fashion_mnist") else "text" for name in LOADERS
+}
+
+
+def subsample(dataset, n_train=None, n_test=None):
+    """At most ``n_train`` / ``n_test`` samples of each split, stratified,
+    always the same ones."""
+
+    def take(X, y, n):
+        if n is None or n >= len(y):
+            return X, y
+        X, _, y, _ = train_test_split(X, y, train_size=n, stratify=y, random_state=SPLIT_SEED)
+        return X, y
+
+    X_train, y_train = take(dataset.X_train, dataset.y_train, n_train)
+    X_test, y_test = take(dataset.X_test, dataset.y_test, n_test)
+    return Dataset(dataset.name, dataset.kind, X_train, X_test, y_train, y_test, dataset.source)
+
+
+def load(name, data_dir=None, n_train=None, n_test=None):
+    """Dataset ``name`` (a key of :data:`LOADERS`), optionally subsampled."""
+    dataset = LOADERS[name](resolve_data_dir(data_dir))
+    return subsample(dataset, n_train, n_test)

@@ -1,0 +1,244 @@
+"""The benchmark suite runs and writes its results; its helpers are right.
+
+The quick digits run takes seconds; the whole --quick suite on the real
+data (``../shared/data``) is marked slow.
+"""
+
+import csv
+import gzip
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _import(name):
+    """A module of benchmarks/ (not a package), under a name of its own so
+    that it cannot clash with an installed package such as ``datasets``."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # for their imports of each other
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_benchmark(*args, timeout=600):
+    """``python benchmarks/run.py ARGS`` from the project root."""
+    env = dict(os.environ)
+    env.pop("SKLEARN_PNET_DATA", None)  # only what the arguments say
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def check_outputs(out, datasets):
+    """The files of a run exist and agree with each other."""
+    for name in ("RESULTS.md", "results.csv", "results.json"):
+        assert (out / name).is_file(), name
+    with open(out / "results.json") as f:
+        payload = json.load(f)
+    with open(out / "results.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    results = payload["results"]
+    assert len(csv_rows) == len(results) > 0
+    assert {r["dataset"] for r in results} == set(datasets)
+    assert payload["meta"]["failed"] == []
+    for row in results:
+        assert 0 <= row["accuracy"] <= 1
+        assert row["model_bytes"] > 0 and row["fit_seconds"] >= 0
+        assert row["predict_rows_per_s"] > 0
+    markdown = (out / "RESULTS.md").read_text()
+    for dataset in datasets:
+        assert f"## {dataset}" in markdown
+        for kind in ("bytes", "bits"):
+            png = out / "plots" / f"{dataset}_accuracy_vs_{kind}.png"
+            assert png.read_bytes()[:8] == PNG_SIGNATURE
+            assert f"(plots/{png.name})" in markdown
+    return payload
+
+
+def test_quick_digits_run_writes_results(tmp_path):
+    done = run_benchmark("--quick", "--datasets", "digits", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    payload = check_outputs(tmp_path, ["digits"])
+    assert payload["meta"]["mode"] == "quick"
+    families = {r["family"] for r in payload["results"]}
+    for family in (
+        "ProjectionNet random",
+        "ProjectionNet trained",
+        "Student alone random",
+        "Student alone trained",
+        "ProjectionNet (default settings)",
+        "Teacher",
+        "LogisticRegression",
+        "LinearSVC",
+        "MLPClassifier",
+        "SparseRandomProjection + LR",
+    ):
+        assert family in families
+    # Text-only systems do not run on images.
+    assert not any(f.startswith(("HashingVectorizer", "fastText")) for f in families)
+    bits = {r["n_bits"] for r in payload["results"] if r["family"] == "ProjectionNet random"}
+    assert bits == {64, 720}
+    # The student's size excludes its kept teacher; same bits, same size.
+    sizes = {
+        r["family"]: r["model_bytes"]
+        for r in payload["results"]
+        if r["n_bits"] == 64 and r["family"].endswith("random")
+    }
+    assert sizes["ProjectionNet random"] == sizes["Student alone random"] < 10_000
+    assert "ratios against MLPClassifier" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"{SHARED_DATA} is missing")
+def test_whole_quick_suite_on_real_data(tmp_path):
+    done = run_benchmark(
+        "--quick", "--data-dir", str(SHARED_DATA), "--out", str(tmp_path), timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    datasets = _import("datasets")
+    payload = check_outputs(tmp_path, list(datasets.LOADERS))
+    text_families = {r["family"] for r in payload["results"] if r["dataset"] == "20news"}
+    assert {
+        "HashingVectorizer(2^18) + SGD",
+        "HashingVectorizer(2^18) + SGD, sparsify()",
+    } <= text_families
+    # fastText runs, or its skip says why.
+    assert "fastText quantized" in text_families or any(
+        "fastText" in s for s in payload["meta"]["skipped"]
+    )
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    assert "the ProjectionNet paper's points" in markdown and "92.3%" in markdown
+    mnist_bits = {r["n_bits"] for r in payload["results"] if r["dataset"] == "mnist"}
+    assert 100 in mnist_bits
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _write_idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_loader_reads_idx_files_of_the_data_dir(tmp_path):
+    datasets = _import("datasets")
+    rng = np.random.RandomState(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.randint(0, 256, (n, 28, 28)))
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    data = datasets.load("mnist", tmp_path)
+    assert data.X_train.shape == (30, 784) and data.X_test.shape == (10, 784)
+    assert data.X_train.dtype == np.float32 and 0 <= data.X_train.min() <= data.X_train.max() <= 1
+    np.testing.assert_array_equal(data.y_test, np.arange(10))
+    # --quick subsamples, stratified, the same rows every time.
+    small = datasets.load("mnist", tmp_path, n_train=20, n_test=None)
+    again = datasets.load("mnist", tmp_path, n_train=20, n_test=None)
+    assert len(small.y_train) == 20 and set(small.y_train) == set(range(10))
+    np.testing.assert_array_equal(small.X_train, again.X_train)
+
+
+def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
+    datasets = _import("datasets")
+    monkeypatch.setenv(datasets.DATA_DIR_VARIABLE, str(tmp_path))
+    assert datasets.resolve_data_dir() == tmp_path
+    assert datasets.resolve_data_dir("elsewhere") == Path("elsewhere")
+    monkeypatch.delenv(datasets.DATA_DIR_VARIABLE)
+    assert datasets.resolve_data_dir() is None
+
+
+def test_trec_and_sms_parsers(tmp_path):
+    datasets = _import("datasets")
+    trec = tmp_path / "trec.label"
+    # TREC is Latin-1: a byte that is not valid UTF-8 must load.
+    trec.write_bytes(
+        "NUM:date When was Caf\xe9 Society made ?\nHUM:ind Who is he ?\n".encode("latin-1")
+    )
+    with open(trec, encoding="latin-1") as f:
+        questions, labels = datasets.parse_trec(f)
+    assert list(labels) == ["NUM", "HUM"]
+    assert questions[0] == "When was Caf\xe9 Society made ?"
+    messages, labels = datasets.parse_sms(["ham\tHi there\n", "spam\tWIN\ta prize\n", "\n"])
+    assert list(labels) == ["ham", "spam"] and messages[1] == "WIN\ta prize"
+
+
+def test_ratios_compare_with_the_reference_of_the_same_dataset():
+    report = _import("report")
+    frame = report.results_frame(
+        [
+            {
+                "dataset": "d",
+                "system": "MLPClassifier",
+                "family": "MLPClassifier",
+                "accuracy": 0.9,
+                "model_bytes": 1000,
+                "fit_seconds": 2.0,
+                "predict_rows_per_s": 100.0,
+            },
+            {
+                "dataset": "d",
+                "system": "small",
+                "family": "small",
+                "accuracy": 0.85,
+                "model_bytes": 10,
+                "fit_seconds": 1.0,
+                "predict_rows_per_s": 400.0,
+            },
+        ]
+    )
+    ratios = report.ratio_rows(frame, "MLPClassifier").set_index("system")
+    assert ratios.loc["small", "x smaller"] == pytest.approx(100)
+    assert ratios.loc["small", "d acc (pts)"] == pytest.approx(-5)
+    assert ratios.loc["small", "x predict rate"] == pytest.approx(4)
+    assert ratios.loc["small", "x fit time"] == pytest.approx(0.5)
+    assert report.ratio_rows(frame, "LinearSVC") is None
+    assert "| small | 100 | -5.0 | 4 | 0.5 |" in report.ratio_table(frame, "MLPClassifier")
+
+
+def test_peak_memory_sees_an_allocation():
+    measure = _import("measure")
+    with measure.PeakMemory() as memory:
+        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+        del block
+    assert memory.fit_mem_mb > 30
+    assert memory.method in ("VmHWM", "tracemalloc")
+
+
+def test_every_registry_entry_has_the_interface():
+    systems = _import("systems")
+    names = [system.name for system in systems.SYSTEMS]
+    assert len(names) == len(set(names))
+    for system in systems.SYSTEMS:
+        assert set(system.kinds) <= {"image", "text"}
+        assert callable(system.run) and isinstance(system.available(), bool)
+
+
+def test_results_frame_keeps_integer_columns():
+    report = _import("report")
+    frame = report.results_frame(
+        [{"n_bits": 64, "model_bytes": 10}, {"n_bits": None, "model_bytes": 20}]
+    )
+    assert list(frame.columns) == report.COLUMNS
+    assert str(frame["n_bits"].dtype) == "Int64" and pd.isna(frame["n_bits"][1])

@@ -1,0 +1,75 @@
+"""Every example runs (with --small) and prints what its docstring says,
+so that none can rot."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_example(name, *args):
+    """Run ``examples/<name>.py --small ARGS``; returns its standard output."""
+    # One thread: on a busy shared machine (CI), multi-threaded torch and
+    # BLAS spin against other jobs and take many times longer.
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), "--small", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_every_example_has_a_test_and_a_docstring():
+    tested = {
+        "quickstart_digits",
+        "compact_text_pipeline",
+        "grid_search_bits",
+        "export_without_torch",
+    }
+    scripts = {path.stem for path in EXAMPLES.glob("*.py")}
+    assert scripts == tested
+    for name in scripts:
+        source = (EXAMPLES / f"{name}.py").read_text()
+        assert source.startswith('"""') and "Run it" in source and "--small" in source
+
+
+def test_quickstart_digits():
+    out = run_example("quickstart_digits")
+    assert "teacher" in out and "student" in out and "MLPClassifier" in out
+    assert "pickled" in out and "smaller than the MLPClassifier" in out
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "scikit_learn_data").is_dir(),
+    reason=f"20 Newsgroups cache not found in {SHARED_DATA}",
+)
+def test_compact_text_pipeline():
+    out = run_example("compact_text_pipeline", "--data-dir", str(SHARED_DATA))
+    assert "HashingVectorizer -> ProjectionNet" in out
+    assert "whole pipeline dumped" in out
+
+
+def test_grid_search_bits(tmp_path):
+    png = tmp_path / "bits.png"
+    out = run_example("grid_search_bits", "--out", str(png))
+    assert "best n_bits" in out
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_export_without_torch():
+    out = run_example("export_without_torch")
+    assert "import torch fails" in out
+    assert "torch loaded: False" in out
+    assert "identical to the training process's: True" in out
