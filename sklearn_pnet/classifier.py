@@ -190,10 +190,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
     intercepts_ : list of ndarray
         Student biases.
 
-    loss_curve_ : list of float
-        Joint training loss at each epoch.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Joint training loss at each epoch (float32).
 
-    validation_scores_ : list of float or None
+    validation_scores_ : ndarray of shape (n_iter_,) or None
         Student accuracy on the held-out data at each epoch, with
         ``early_stopping``; else None.
 

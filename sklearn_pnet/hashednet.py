@@ -146,10 +146,10 @@ class HashedNetClassifier(BaseNetClassifier):
     n_weights_ : list of int
         Number of real weights of each layer.
 
-    loss_curve_ : list of float
-        Training loss at each epoch.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Training loss at each epoch (float32).
 
-    validation_scores_ : list of float or None
+    validation_scores_ : ndarray of shape (n_iter_,) or None
         Accuracy on the held-out data at each epoch, with
         ``early_stopping``; else None.
 
