@@ -75,15 +75,17 @@ class ProjectionNetClassifier(BaseNetClassifier):
         ``sparse`` attribute is True (``nn.EmbeddingBag(sparse=True)``, for
         instance) are optimised with ``SparseAdam``, the rest with Adam.
 
-    projection : {"random", "trained"}, default="random"
+    projection : {"trained", "random"}, default="trained"
         "random" is the paper's fixed LSH projection. "trained" multiplies
         each of its ±1 entries by one of ``n_weights`` shared weights chosen
         by a hash (HashedNets applied to the projection) and trains those
         weights and the per-bit thresholds through the sign with a
         straight-through gradient: the student still sees only bits, but
-        better ones.
+        better ones. It is the default for its accuracy per byte, by far
+        the better on text (README, "Choosing the projection"); "random"
+        predicts faster on sparse input (one bit per feature, not 16).
 
-    n_weights : int, default=16384
+    n_weights : int, default=32768
         Number of trainable weights of a "trained" projection, shared
         through a hash when the projection has more entries than that
         (``n_features * bits per feature``), else one per entry (and then
@@ -148,11 +150,13 @@ class ProjectionNetClassifier(BaseNetClassifier):
         teacher resumes from ``teacher_`` when it was kept
         (``keep_teacher=True``); otherwise a fresh teacher is trained.
 
-    weight_dtype : {"float32", "float16", "int8"}, default="float16"
+    weight_dtype : {"int8", "float16", "float32"}, default="int8"
         How the student's weights (and a trained projection's) are stored
-        after training. float16 halves the size at no measurable cost in
-        accuracy; int8 stores one byte a weight plus a float32 scale per
-        output unit (per 256 weights for the projection).
+        after training. int8 stores one byte a weight plus a float32 scale
+        per output unit (per 256 weights for the projection); the bits
+        forgive the rounding: on a 4-topic 20 Newsgroups validation split,
+        re-encoding one fitted model gave 92.4% in float32, 92.1% in
+        float16, 92.6% in int8 (and 92.1% with 4 shared values a layer).
 
     weight_clusters : int, default=None
         Weight sharing (Han et al., 2016; Marinò et al., 2020): each layer's
@@ -265,8 +269,8 @@ class ProjectionNetClassifier(BaseNetClassifier):
         hidden_layer_sizes=(),
         teacher_hidden_layer_sizes=(256,),
         teacher=None,
-        projection="random",
-        n_weights=16384,
+        projection="trained",
+        n_weights=32768,
         density="auto",
         center=True,
         loss_weights=(1.0, 0.1, 1.0),
@@ -282,7 +286,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         random_state=None,
         verbose=False,
         warm_start=False,
-        weight_dtype="float16",
+        weight_dtype="int8",
         weight_clusters=None,
         sparsity=0.0,
         device="cpu",

@@ -42,9 +42,21 @@ def test_student_and_teacher_learn_digits(digits, fitted):
     assert fitted.loss_curve_[-1] < fitted.loss_curve_[0]
 
 
+def _arrays(obj):
+    """Every attribute value of a stored weight, as types."""
+    return {type(v) for v in vars(obj).values()} - {tuple}
+
+
 def test_student_is_plain_numpy(fitted):
+    # int8 by default: numpy codes and scales, decoded by np.asarray.
     assert [c.shape for c in fitted.coefs_] == [(64, 10)]
-    assert all(isinstance(c, np.ndarray) and c.dtype == np.float16 for c in fitted.coefs_)
+    assert all(_arrays(c) == {np.ndarray} for c in fitted.coefs_)
+    assert np.asarray(fitted.coefs_[0]).dtype == np.float32
+    assert _arrays(fitted.projector_.weights_) == {np.ndarray}
+    for dtype in ("float16", "float32"):
+        clf = clone(fitted).set_params(weight_dtype=dtype, max_iter=2)
+        clf.fit(np.random.RandomState(0).rand(30, 64), np.arange(30) % 3)
+        assert all(isinstance(c, np.ndarray) and c.dtype == dtype for c in clf.coefs_)
 
 
 def test_teacher_is_dropped_by_default(digits):
@@ -110,13 +122,24 @@ def test_twenty_class_model_pickles_to_kilobytes():
         600, 300, n_informative=40, n_classes=20, n_clusters_per_class=1, random_state=0
     )
     clf = ProjectionNetClassifier(
-        256, teacher_hidden_layer_sizes=(16,), max_iter=2, weight_dtype="float32", random_state=0
+        256,
+        projection="random",
+        teacher_hidden_layer_sizes=(16,),
+        max_iter=2,
+        weight_dtype="float32",
+        random_state=0,
     )
     clf.fit(sp.csr_matrix(X), y)
     # 256 x 20 float32 weights are 20 KB; everything else is small.
     assert 20_000 < dumped_size(clf) < 25_000
-    # float16 (the default) halves the weights.
+    # float16 halves the weights, int8 quarters them.
     assert 10_000 < dumped_size(clf.set_params(weight_dtype="float16").fit(X, y)) < 15_000
+    assert 5_000 < dumped_size(clf.set_params(weight_dtype="int8").fit(X, y)) < 10_000
+    # The default trained projection adds one int8 weight per entry
+    # (300 features x 16 bits each) to that.
+    trained = clf.set_params(projection="trained").fit(X, y)
+    assert trained.projector_.weights_.shape == (300 * 16,)
+    assert 10_000 < dumped_size(trained) < 15_000
 
 
 def test_sparse_input_trains_a_sparse_first_layer(make_csr):

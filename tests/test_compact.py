@@ -80,7 +80,9 @@ def test_size_report_adds_up_for_a_pipeline():
     labels = ["fruit", "fruit", "car", "car"] * 10
     pipe = make_pipeline(
         HashingVectorizer(n_features=2**20),
-        ProjectionNetClassifier(16, teacher_hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+        ProjectionNetClassifier(
+            16, n_weights=512, teacher_hidden_layer_sizes=(4,), max_iter=3, random_state=0
+        ),
     ).fit(docs, labels)
     report = model_size_bytes(pipe)
     assert report["total"] == _compact.dumped_size(pipe)
