@@ -104,6 +104,9 @@ class FastText:
     def available(self):
         return True
 
+    def applies_to(self, dataset):
+        return dataset.kind in self.kinds
+
     def run(self, features, settings, log=print):
         if settings.fasttext_python is None:
             raise Skip(settings.fasttext_skip_reason or "fastText environment not set up")

@@ -210,6 +210,48 @@ STYLES = {
 OTHER_STYLES = [(plt.get_cmap("tab10")(i), m) for i, m in zip((1, 4, 5, 6, 8, 9, 7), "Dv<>ph8")]
 
 
+# The equal-bytes table (issue #4): groups of families, and byte budgets.
+EQUAL_BYTES_GROUPS = [
+    ("ProjectionNet, random projection", ("ProjectionNet random",)),
+    ("ProjectionNet, trained projection", ("ProjectionNet trained",)),
+    ("Compressed students (k-means, pruning)", ("Compressed student",)),
+    ("HashedNets", ("HashedNet",)),
+    ("Linear models", ("LogisticRegression", "LinearSVC")),
+    ("MLPClassifier", ("MLPClassifier",)),
+]
+EQUAL_BYTES_BUDGETS = (4 * 1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024)
+
+
+def _kib(n_bytes):
+    return f"{n_bytes / 1024:,.0f} KiB" if n_bytes >= 1024 else f"{n_bytes} B"
+
+
+def equal_bytes_table(frame, dataset):
+    """Best test accuracy of each group of systems within each byte budget
+    (model bytes, the classifier's dump), or None without such systems."""
+    data = frame[frame["dataset"] == dataset]
+    if not data["family"].str.startswith("Compressed student").any():
+        return None
+    rows = []
+    for label, prefixes in EQUAL_BYTES_GROUPS:
+        group = data[data["family"].apply(lambda f: f.startswith(prefixes))]
+        if group.empty:
+            continue
+        cells = [label]
+        for budget in EQUAL_BYTES_BUDGETS:
+            within = group[group["model_bytes"] <= budget]
+            if within.empty:
+                cells.append("")
+                continue
+            best = within.loc[within["accuracy"].idxmax()]
+            cells.append(
+                f"{best['accuracy']:.1%} ({best['system']}, {_kib(int(best['model_bytes']))})"
+            )
+        rows.append(cells)
+    headers = ["systems"] + [f"<= {_kib(b)}" for b in EQUAL_BYTES_BUDGETS]
+    return markdown_table(headers, rows)
+
+
 def _style(family, families):
     """Colour and marker of a family: fixed for the known ones, else the
     next of a cycle, stable within a run."""
@@ -343,8 +385,14 @@ def write_markdown(frame, meta, dataset_info, plots, out_dir):
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `{meta['command']}` on {meta['date']} ({meta['mode']} mode), "
-        f"in {meta['total_seconds']:.0f} s.",
+        "Written by "
+        + (
+            f"`{meta['commands'][0]}`"
+            if len(meta["commands"]) == 1
+            else ", ".join(f"`{c}`" for c in meta["commands"][:-1])
+            + f" (run side by side), merged by `{meta['commands'][-1]}`"
+        )
+        + f" on {meta['date']} ({meta['mode']} mode), in {meta['total_seconds']:.0f} s.",
         "",
         f"Machine: {meta['machine']}. Versions: {meta['versions']}. "
         f"Package commit: {meta['commit']}.",
@@ -364,6 +412,19 @@ def write_markdown(frame, meta, dataset_info, plots, out_dir):
     paper = paper_table(frame)
     if paper is not None:
         lines += ["## MNIST: the ProjectionNet paper's points and ours", "", paper, ""]
+    for dataset in dict.fromkeys(frame["dataset"]):
+        table = equal_bytes_table(frame, dataset)
+        if table is not None:
+            lines += [
+                f"## {dataset}: ProjectionNet, HashedNets and compressed students at equal bytes",
+                "",
+                "Best test accuracy of each group within each size (the classifier's "
+                "`joblib.dump`), with the system that reaches it; every row of the "
+                "dataset's table below is a candidate.",
+                "",
+                table,
+                "",
+            ]
     for dataset in dict.fromkeys(frame["dataset"]):
         lines += dataset_section(frame, dataset, dataset_info[dataset], plots, out_dir)
     if meta["skipped"] or meta["failed"]:

@@ -18,6 +18,7 @@ full run, ``benchmarks/out/quick/`` for ``--quick``), with plots in
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -69,6 +70,13 @@ def parse_args(argv=None):
         "--out", help="output directory (default: benchmarks/, or benchmarks/out/quick/)"
     )
     parser.add_argument("--budgets", type=int, nargs="+", help="bit budgets (overrides the mode's)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        help="write one report from the results.json of runs made side by side "
+        "(e.g. one per core, on different --datasets) instead of running",
+    )
     parser.add_argument(
         "--max-iter", type=int, help="epochs of the networks (overrides the mode's)"
     )
@@ -180,7 +188,7 @@ def run_dataset(name, args, settings, log=print):
     log(f"\n== {name}: {info}")
     rows, skipped, failed = [], [], []
     for system in SYSTEMS:
-        if dataset.kind not in system.kinds:
+        if not system.applies_to(dataset):
             continue
         if not system.available():
             skipped.append(f"{name} / {system.name}: not available in this version of the package")
@@ -238,9 +246,9 @@ def _commit():
     )
 
 
-def run_metadata(argv, args, settings, seconds, skipped, failed):
+def run_metadata(argv, args, settings, seconds, skipped, failed, dataset_info):
     return {
-        "command": "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in argv),
+        "commands": ["python benchmarks/run.py " + " ".join(shlex.quote(a) for a in argv)],
         "mode": "quick" if args.quick else "full",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "total_seconds": seconds,
@@ -257,7 +265,29 @@ def run_metadata(argv, args, settings, seconds, skipped, failed):
         "settings": {k: v for k, v in vars(settings).items() if k != "fasttext_python"},
         "skipped": skipped,
         "failed": failed,
+        "dataset_info": dataset_info,
     }
+
+
+def merge(argv, args):
+    """One report from runs made side by side: their rows, in the order of
+    the directories, and their metadata, with every command that made them."""
+    parts = []
+    for directory in args.merge:
+        with open(Path(directory) / "results.json") as f:
+            parts.append(json.load(f))
+    meta = dict(parts[0]["meta"])
+    meta["commands"] = [c for part in parts for c in part["meta"]["commands"]]
+    meta["commands"].append("python benchmarks/run.py " + " ".join(shlex.quote(a) for a in argv))
+    meta["total_seconds"] = max(part["meta"]["total_seconds"] for part in parts)
+    meta["date"] = max(part["meta"]["date"] for part in parts)
+    for key in ("skipped", "failed"):
+        meta[key] = [line for part in parts for line in part["meta"][key]]
+    meta["dataset_info"] = {
+        k: v for part in parts for k, v in part["meta"]["dataset_info"].items()
+    }
+    frame = report.results_frame([row for part in parts for row in part["results"]])
+    return frame, meta
 
 
 def main(argv=None):
@@ -267,6 +297,10 @@ def main(argv=None):
     out_dir = Path(args.out) if args.out else (HERE / "out" / "quick" if args.quick else HERE)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if args.merge:
+        frame, meta = merge(argv, args)
+        write_outputs(frame, meta, out_dir)
+        return 1 if meta["failed"] else 0
     limits = limit_threads(settings.threads)  # noqa: F841 (kept alive)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 1 epoch does not converge, on purpose
@@ -296,20 +330,22 @@ def main(argv=None):
         failed += new_failed
 
     frame = report.results_frame(rows)
-    meta = run_metadata(argv, args, settings, time.perf_counter() - start, skipped, failed)
+    meta = run_metadata(argv, args, settings, time.perf_counter() - start, skipped, failed, info)
+    write_outputs(frame, meta, out_dir)
+    print(f"({time.perf_counter() - start:.0f} s)")
+    return 1 if failed else 0
+
+
+def write_outputs(frame, meta, out_dir):
     plots = report.write_plots(frame, out_dir)
     report.write_machine_readable(frame, meta, out_dir)
-    report.write_markdown(frame, meta, info, plots, out_dir)
+    report.write_markdown(frame, meta, meta["dataset_info"], plots, out_dir)
     print_ratios(frame)
-    for line in skipped:
+    for line in meta["skipped"]:
         print(f"skipped: {line}")
-    for line in failed:
+    for line in meta["failed"]:
         print(f"FAILED: {line}")
-    print(
-        f"\nWrote {out_dir / 'RESULTS.md'}, results.csv, results.json and plots/ in "
-        f"{time.perf_counter() - start:.0f} s."
-    )
-    return 1 if failed else 0
+    print(f"\nWrote {out_dir / 'RESULTS.md'}, results.csv, results.json and plots/.")
 
 
 def print_ratios(frame):

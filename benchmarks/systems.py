@@ -92,19 +92,30 @@ class Features:
 # ---------------------------------------------------------------- builders
 
 
-def projection_net(settings, n_bits, *, projection, joint):
+def projection_net(
+    settings,
+    n_bits,
+    *,
+    projection,
+    joint,
+    hidden_layer_sizes=(),
+    weight_dtype="int8",
+    weight_clusters=None,
+    sparsity=0.0,
+):
     """ProjectionNet with every parameter explicit (see module docstring).
 
     ``joint=False`` trains the student alone on the labels: no teacher, no
-    distillation, the "without joint training" ablation.
+    distillation, the "without joint training" ablation. The storage
+    parameters make the compressed students of the equal-bytes table.
     """
     return ProjectionNetClassifier(
         n_bits=n_bits,
-        hidden_layer_sizes=(),
+        hidden_layer_sizes=hidden_layer_sizes,
         teacher_hidden_layer_sizes=settings.teacher_hidden_layer_sizes,
         teacher=None,
         projection=projection,
-        n_weights=16384,
+        n_weights=32768,
         density="auto",
         center=True,
         loss_weights=(1.0, 0.1, 1.0) if joint else (0.0, 0.0, 1.0),
@@ -120,9 +131,9 @@ def projection_net(settings, n_bits, *, projection, joint):
         random_state=SEED,
         verbose=False,
         warm_start=False,
-        weight_dtype="float16",
-        weight_clusters=None,
-        sparsity=0.0,
+        weight_dtype=weight_dtype,
+        weight_clusters=weight_clusters,
+        sparsity=sparsity,
         device=settings.device,
         # The teacher is kept to report it; the student's size is measured
         # without it (see student_only).
@@ -225,6 +236,10 @@ class Estimator:
         Also report the kept teacher of the first budget's fit.
     available : callable
         Returns False where the entry cannot run (a missing class).
+    budgets : tuple of int
+        Bit budgets of a swept entry, instead of the run's.
+    datasets : tuple of str
+        Names of the only datasets the entry runs on (default: all).
     """
 
     def __init__(
@@ -238,6 +253,8 @@ class Estimator:
         finalize=None,
         teacher=False,
         available=lambda: True,
+        budgets=None,
+        datasets=None,
     ):
         self.name = name
         self.build = build
@@ -247,9 +264,18 @@ class Estimator:
         self.finalize = finalize
         self.teacher = teacher
         self.available = available
+        self.budgets = budgets
+        self.datasets = datasets
+
+    def applies_to(self, dataset):
+        return dataset.kind in self.kinds and (
+            self.datasets is None or dataset.name in self.datasets
+        )
 
     def run(self, features, settings, log=print):
         budgets = settings.budgets_for(features.dataset.name) if self.sweep else (None,)
+        if self.sweep and self.budgets is not None:
+            budgets = self.budgets
         rows = []
         for i, n_bits in enumerate(budgets):
             name = self.name if n_bits is None else f"{self.name} {n_bits} bits"
@@ -392,6 +418,10 @@ def _has_hashednet():
     return hasattr(sklearn_pnet, "HashedNetClassifier")
 
 
+# Datasets of the equal-bytes table of ProjectionNet, HashedNets and
+# compressed students.
+COMPRESSION_DATASETS = ("mnist", "20news")
+
 SYSTEMS = [
     Estimator(
         "ProjectionNet random",
@@ -415,12 +445,38 @@ SYSTEMS = [
         sweep=True,
     ),
     Estimator("ProjectionNet (default settings)", default_projection_net),
+    # Compressed students, for the equal-bytes comparison with HashedNets
+    # (issue #4): the trained projection at two budgets, stored in 4 bits
+    # a weight (k-means), pruned to 20% of its weights, or with a hidden
+    # layer in 4 bits.
+    *[
+        Estimator(
+            f"Compressed student: {name}",
+            lambda s, b, params=params: projection_net(
+                s, b, projection="trained", joint=True, **params
+            ),
+            sweep=True,
+            budgets=(256, 1024),
+            datasets=COMPRESSION_DATASETS,
+        )
+        for name, params in [
+            ("k-means 16", dict(weight_clusters=16)),
+            ("pruned 80%, int8", dict(sparsity=0.8)),
+            ("hidden 128, k-means 16", dict(hidden_layer_sizes=(128,), weight_clusters=16)),
+        ]
+    ],
     Estimator("LogisticRegression", lambda s, b: LogisticRegression(max_iter=s.linear_max_iter)),
     Estimator("LinearSVC", lambda s, b: LinearSVC(random_state=SEED)),
     Estimator("MLPClassifier", mlp),
     Estimator("SparseRandomProjection + LR", random_projection_lr, sweep=True),
     Estimator("HashedNet 1/8", hashed_net(1 / 8), available=_has_hashednet),
     Estimator("HashedNet 1/64", hashed_net(1 / 64), available=_has_hashednet),
+    Estimator(
+        "HashedNet 1/512",
+        hashed_net(1 / 512),
+        available=_has_hashednet,
+        datasets=COMPRESSION_DATASETS,
+    ),
     Estimator(
         "HashingVectorizer(2^18) + SGD", hashing_sgd(2**18), kinds=("text",), text_pipeline=True
     ),
