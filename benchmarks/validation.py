@@ -12,14 +12,22 @@ training split, score on the other 20% (stratified, seed 0)::
 ``--params`` are keyword arguments of ``ProjectionNetClassifier``
 (``random_state=0`` unless given). The runs made this way, and what they
 gave, are listed in ``benchmarks/VALIDATION.md``.
+
+With ``--storage``, the model is fitted once in float32 and then scored
+again with its weights re-encoded in each compact form (float16, int8,
+k-means with 256, 16 and 4 values): the cost of the storage alone, the
+training being the same.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
 import ast
+import copy
 import time
 import warnings
+
+import numpy as np
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
@@ -27,6 +35,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
+from sklearn_pnet._compact import encode
 
 # Modules beside this one: benchmarks/ is a folder of scripts, not a package.
 import datasets
@@ -54,12 +63,15 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=list(LOADERS), required=True)
     parser.add_argument("--vectorizer", choices=list(VECTORIZERS), default="tfidf")
     parser.add_argument("--params", default="")
+    parser.add_argument("--storage", action="store_true", help="score each storage form")
     args = parser.parse_args(argv)
     data = LOADERS[args.dataset](args.data_dir)
     X_fit, X_val, y_fit, y_val = train_test_split(
         data.X_train, data.y_train, test_size=0.2, random_state=0, stratify=data.y_train
     )
     params = {"random_state": 0, **parse_params(args.params)}
+    if args.storage:
+        params["weight_dtype"] = "float32"
     model = ProjectionNetClassifier(**params)
     if data.kind == "text":
         model = make_pipeline(VECTORIZERS[args.vectorizer](), model)
@@ -72,6 +84,33 @@ def main(argv=None):
         f"validation accuracy {model.score(X_val, y_val):.4f}, "
         f"{model_size_bytes(model)['total']:,} bytes, fit {time.perf_counter() - start:.0f} s"
     )
+    if args.storage:
+        for dtype, n_clusters in STORAGE_FORMS:
+            stored = reencoded(model, dtype, n_clusters)
+            print(
+                f"  stored as {dtype if n_clusters is None else f'k-means {n_clusters}'}: "
+                f"validation accuracy {stored.score(X_val, y_val):.4f}, "
+                f"{model_size_bytes(stored)['total']:,} bytes"
+            )
+
+
+STORAGE_FORMS = [
+    ("float16", None),
+    ("int8", None),
+    ("float32", 256),
+    ("float32", 16),
+    ("float32", 4),
+]
+
+
+def reencoded(model, dtype, n_clusters):
+    """A copy of a fitted float32 model with every weight array re-encoded."""
+    model = copy.deepcopy(model)
+    clf = model[-1] if hasattr(model, "steps") else model
+    clf.coefs_ = [encode(np.asarray(c), dtype, n_clusters) for c in clf.coefs_]
+    if clf.projector_.weights_ is not None:
+        clf.projector_.weights_ = encode(np.asarray(clf.projector_.weights_), dtype, n_clusters)
+    return model
 
 
 if __name__ == "__main__":
