@@ -28,7 +28,13 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 
+from ._hashing import hashed_buckets
+
 SCALE_BLOCK = 256
+
+# Entries of a computed matrix (a projection's or a hashed layer's rows)
+# formed at once: 2 MB of float64, plus the hashing's temporaries.
+BLOCK_ENTRIES = 2**18
 
 
 class QuantizedArray:
@@ -294,12 +300,6 @@ def model_size_bytes(estimator):
 # V[i, j] = xi(i, j) * w[h(i, j)] is recomputed from a seed and the real
 # weights w, a block of rows at a time, so it is never stored or held whole.
 
-from ._hashing import hashed_buckets  # noqa: E402  (kept with the code using it)
-
-# Entries of a virtual matrix formed at once: 2 MB of float64, plus the
-# hashing's temporaries.
-HASHED_BLOCK_ENTRIES = 2**18
-
 
 def hashed_rows(weights, seed, rows, n_out):
     """Rows ``rows`` of a hashed layer's virtual matrix.
@@ -325,17 +325,48 @@ def hashed_rows(weights, seed, rows, n_out):
     return signs * take(weights, buckets)
 
 
-def _row_blocks(n_rows, n_out):
-    step = max(1, HASHED_BLOCK_ENTRIES // n_out)
-    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+def present_columns(X):
+    """The columns a CSR matrix uses, and the matrix renumbered on them.
+
+    Returns ``(features, X_present)``: the sorted column indices present and
+    ``X`` restricted to them, as CSR with columns ``0 .. u-1`` (sharing
+    ``X``'s data). A mask of the columns costs one byte per column, not a
+    sort of the non-zeros.
+    """
+    X = sp.csr_matrix(X)
+    used = np.zeros(X.shape[1], dtype=bool)
+    used[X.indices] = True
+    features = np.flatnonzero(used)
+    columns = (np.cumsum(used, dtype=np.int32) - 1)[X.indices]
+    X = sp.csr_matrix((X.data, columns, X.indptr), shape=(X.shape[0], len(features)))
+    return features, X
+
+
+def blockwise_matmul(X, features, rows, n_out):
+    """``X @ M[features]`` for a matrix ``M`` computed, never stored.
+
+    ``rows(feature_block)`` returns the rows of ``M`` for a block of
+    features; blocks hold at most ``BLOCK_ENTRIES`` entries, so memory is
+    bounded whatever the number of features. ``X`` is dense, or sparse
+    with one column per entry of ``features`` (see :func:`present_columns`).
+    """
+    if sp.issparse(X):
+        X = X.tocsc()  # cheap blocks of columns
+    dtype = np.result_type(X.dtype, np.float32)
+    out = np.zeros((X.shape[0], n_out), dtype=dtype)
+    step = max(1, BLOCK_ENTRIES // n_out)
+    for start in range(0, len(features), step):
+        block = slice(start, start + step)
+        out += X[:, block] @ rows(features[block]).astype(dtype, copy=False)
+    return out
 
 
 def hashed_matmul(X, weights, seed, n_out):
     """``X @ V`` for the virtual matrix ``V`` of a hashed layer.
 
-    ``V`` is formed ``HASHED_BLOCK_ENTRIES`` entries at a time; for sparse
-    ``X`` only the rows of the columns present are, so the cost follows the
-    non-zeros, not the number of features.
+    ``V`` is formed a block of rows at a time; for sparse ``X`` only the
+    rows of the columns present are, so the cost follows the non-zeros, not
+    the number of features.
 
     Parameters
     ----------
@@ -353,21 +384,13 @@ def hashed_matmul(X, weights, seed, n_out):
     out : ndarray of shape (n_samples, n_out)
         In the result type of ``X``'s dtype and float32.
     """
-    dtype = np.result_type(X.dtype, np.float32)
-    out = np.zeros((X.shape[0], n_out), dtype=dtype)
     if sp.issparse(X):
-        # Renumber the columns present 0 .. u-1 (np.unique, not a mask of
-        # all columns, whose size would follow n_in).
-        X = sp.csr_matrix(X)
-        features, columns = np.unique(X.indices, return_inverse=True)
-        X = sp.csr_matrix(
-            (X.data, columns.ravel(), X.indptr), shape=(X.shape[0], len(features))
-        ).tocsc()  # CSC: cheap blocks of columns
+        features, X = present_columns(X)
     else:
         features = np.arange(X.shape[1])
-    for block in _row_blocks(len(features), n_out):
-        out += X[:, block] @ hashed_rows(weights, seed, features[block], n_out).astype(dtype)
-    return out
+    return blockwise_matmul(
+        X, features, lambda rows: hashed_rows(weights, seed, rows, n_out), n_out
+    )
 
 
 def hashed_forward(X, weights, intercepts, seeds, n_outputs):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._compact import present_columns
 from ._hashing import projection_structure
 
 
@@ -120,7 +121,8 @@ class HashedProjection(nn.Module):
                 self._dense_structure = self._structure(np.arange(X.shape[1]))
             P = self._rows(self._dense_structure, X.shape[1])
             return to_tensor(X, device) @ P - self.threshold
-        features, columns = np.unique(X.indices, return_inverse=True)
+        features, X = present_columns(X)
+        columns = X.indices
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         data = torch.from_numpy(np.asarray(X.data, dtype=np.float32)).to(device)
         structure = self._structure(features)
@@ -396,11 +398,8 @@ class HashedLinear(nn.Module):
     def _sparse_parts(self, X, device):
         """``(features, sparse tensor)`` blocks of a scipy batch, over the
         columns present only, renumbered ``0 .. u-1``."""
-        X = sp.csr_matrix(X, dtype=np.float32)
-        features, columns = np.unique(X.indices, return_inverse=True)
-        X = sp.csr_matrix(
-            (X.data, columns.ravel(), X.indptr), shape=(X.shape[0], len(features))
-        ).tocsc()  # CSC: cheap blocks of columns
+        features, X = present_columns(sp.csr_matrix(X, dtype=np.float32))
+        X = X.tocsc()  # cheap blocks of columns
         parts = []
         for block in self._blocks(len(features)):
             part = X[:, block].tocoo()

@@ -31,9 +31,6 @@ from ._validation import validate_features
 
 __all__ = ["LSHProjector"]
 
-# A dense projection block holds at most this many entries at once (64 MB of
-# float32), whatever the number of features, so memory stays bounded.
-_BLOCK_ENTRIES = 2**24
 
 
 def _n_slots(density, n_features, n_bits):
@@ -55,19 +52,6 @@ def _entries(seed, features, n_bits, n_slots, weights, n_features):
     if weights is not None:
         values = values * _compact.take(weights, buckets)
     return bits, values
-
-
-def _dense_projection(X, seed, n_bits, features, weights, n_features):
-    """``X @ P[features]`` for a dense projection, a block of features at a
-    time. ``X`` is dense or CSC with one column per entry of ``features``."""
-    out = np.zeros((X.shape[0], n_bits), dtype=np.result_type(X.dtype, np.float32))
-    step = max(1, _BLOCK_ENTRIES // n_bits)
-    for start in range(0, len(features), step):
-        _, block = _entries(
-            seed, features[start : start + step], n_bits, None, weights, n_features
-        )
-        out += X[:, start : start + step] @ block
-    return out
 
 
 def hashed_projection(X, seed, n_bits, n_slots, weights=None):
@@ -95,34 +79,35 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
         ``Z[i, k] = <X[i], p_k>``.
     """
     n_features = X.shape[1]
+    if n_slots is None:
+        # Dense: rows computed a block of features at a time, and for sparse
+        # input only for the columns present, so that a 1M-column input
+        # with few distinct columns costs no more than a small one.
+        if sp.issparse(X):
+            features, X = _compact.present_columns(X)
+        else:
+            features = np.arange(n_features)
+        return _compact.blockwise_matmul(
+            X,
+            features,
+            lambda rows: _entries(seed, rows, n_bits, None, weights, n_features)[1],
+            n_bits,
+        )
     if not sp.issparse(X):
-        features = np.arange(n_features)
-        if n_slots is None:
-            return _dense_projection(X, seed, n_bits, features, weights, n_features)
-        bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
+        bits, values = _entries(seed, np.arange(n_features), n_bits, n_slots, weights, n_features)
         block = sp.csr_matrix(
             (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
-            shape=(len(features), n_bits),
+            shape=(n_features, n_bits),
         )
         return np.asarray(X @ block)
-
-    # Hash only the columns present, renumbered 0..u-1, so that a 1M-column
-    # input with few distinct columns costs no more than a small one.
-    X = sp.csr_matrix(X)
-    used = np.zeros(X.shape[1], dtype=bool)
-    used[X.indices] = True
-    features = np.flatnonzero(used)
-    columns = (np.cumsum(used, dtype=np.int32) - 1)[X.indices]
-    if n_slots is None:
-        X = sp.csr_matrix(
-            (X.data, columns, X.indptr), shape=(X.shape[0], len(features))
-        ).tocsc()  # CSC: cheap blocks of columns
-        return _dense_projection(X, seed, n_bits, features, weights, n_features)
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
     # the whole projection costs O(nnz * n_slots) with no matrix product.
     # float32 and int32 halve the memory traffic of these nnz * n_slots
     # arrays, which is what the time goes to.
+    X = sp.csr_matrix(X)
+    features, X_present = _compact.present_columns(X)
+    columns = X_present.indices
     bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
     values = X.data.astype(np.float32)[:, None] * values[columns]
     Z = sp.csr_matrix(

@@ -40,7 +40,7 @@ def layer_mode(request, monkeypatch):
     if request.param == "blocks":
         monkeypatch.setattr(HashedLinear, "cache_entries", 0)
         monkeypatch.setattr(HashedLinear, "block_entries", 10)
-        monkeypatch.setattr(_compact, "HASHED_BLOCK_ENTRIES", 10)
+        monkeypatch.setattr(_compact, "BLOCK_ENTRIES", 10)
     return request.param
 
 

@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sklearn_pnet import LSHProjector
+from sklearn_pnet import _compact
 from sklearn_pnet import projection as projection_module
 
 
@@ -132,7 +133,7 @@ def test_wide_sparse_input_is_never_densified(density, make_csr):
 
 def test_dense_blocks_give_the_same_result_whatever_their_size(sparse_X, monkeypatch):
     expected = LSHProjector(100, density=1.0, random_state=0).fit(sparse_X)
-    monkeypatch.setattr(projection_module, "_BLOCK_ENTRIES", 1000)
+    monkeypatch.setattr(_compact, "BLOCK_ENTRIES", 1000)
     small_blocks = LSHProjector(100, density=1.0, random_state=0).fit(sparse_X)
     np.testing.assert_allclose(expected.threshold_, small_blocks.threshold_, rtol=1e-6)
     np.testing.assert_array_equal(
