@@ -41,6 +41,7 @@ from sklearn_pnet._compact import encode
 import datasets
 
 LOADERS = {
+    "digits": lambda d: datasets.load("digits", d),
     "mnist": lambda d: datasets.load("mnist", d),
     "20news": lambda d: datasets.load("20news", d),
     "20news_4topics": lambda d: datasets.load_newsgroups_4topics(datasets.resolve_data_dir(d)),
