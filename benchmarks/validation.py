@@ -43,6 +43,7 @@ import datasets
 LOADERS = {
     "digits": lambda d: datasets.load("digits", d),
     "mnist": lambda d: datasets.load("mnist", d),
+    "fashion_mnist": lambda d: datasets.load("fashion_mnist", d),
     "20news": lambda d: datasets.load("20news", d),
     "20news_4topics": lambda d: datasets.load_newsgroups_4topics(datasets.resolve_data_dir(d)),
 }
