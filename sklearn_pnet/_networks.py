@@ -143,9 +143,26 @@ class HashedProjection(nn.Module):
 
 
 def straight_through_bits(z):
-    """``1.0`` where ``z > 0`` else ``0.0``, with the identity as gradient
-    (Bengio et al., 2013's straight-through estimator)."""
-    return (z > 0).to(z.dtype) + (z - z.detach())
+    """``1.0`` where ``z > 0`` else ``0.0``, with a clipped, rescaled
+    straight-through gradient.
+
+    The gradient is that of ``clip(z / s, -1, 1)``, ``s`` being each bit's
+    standard deviation over the batch (1 where it is 0): the
+    straight-through estimator of binarized networks (Hubara et al., 2016),
+    which passes no gradient where a bit is already far from flipping, put
+    on each bit's own scale because pre-activations range from about 0.1
+    (tf-idf) to hundreds (pixels). The plain identity gradient (Bengio et
+    al., 2013) pushed every pre-activation regardless of its distance to the
+    threshold: on Fashion-MNIST, 64 bits (validation split, 20 epochs), the
+    trained projection reached 67.5% with it, below the random projection's
+    73.6%, and 86.4% with the clipped one; MNIST at 256 bits went from 93.2%
+    to 96.4%, 20 Newsgroups at 1,024 bits stayed at 89.0%, 4-topic 20
+    Newsgroups moved from 94.4% to 93.4%.
+    """
+    scale = z.detach().std(dim=0, correction=0, keepdim=True)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    surrogate = torch.clamp(z / scale, -1.0, 1.0)
+    return (z > 0).to(z.dtype) + (surrogate - surrogate.detach())
 
 
 class Student(nn.Module):
