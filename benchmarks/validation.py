@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, Normalizer
 
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 from sklearn_pnet._compact import encode
@@ -50,6 +51,13 @@ LOADERS = {
 VECTORIZERS = {
     "tfidf": TfidfVectorizer,
     "hashing": lambda: HashingVectorizer(n_features=2**20, alternate_sign=False),
+    # Sublinear term frequencies (as TfidfVectorizer(sublinear_tf=True)) with
+    # nothing fitted: a stateless step costs the pipeline no bytes.
+    "hashing-sublinear": lambda: make_pipeline(
+        HashingVectorizer(n_features=2**20, alternate_sign=False, norm=None),
+        FunctionTransformer(np.log1p),
+        Normalizer(),
+    ),
 }
 
 
