@@ -242,3 +242,24 @@ def test_results_frame_keeps_integer_columns():
     )
     assert list(frame.columns) == report.COLUMNS
     assert str(frame["n_bits"].dtype) == "Int64" and pd.isna(frame["n_bits"][1])
+
+
+def test_targets_report_marks_goals_and_comparison_points(tmp_path):
+    # A row with a goal says whether it was met; a comparison point
+    # (goal=None, e.g. the paper's random projection) is only reported.
+    from sklearn.linear_model import LogisticRegression
+
+    targets = _import("targets")
+    digits = _import("datasets").load("digits")
+    target = targets.TARGETS[0]
+    rows = [
+        (target, targets._accuracy_target(label, LogisticRegression, digits, goal))
+        for label, goal in [("reached", 0.5), ("missed", 0.999), ("compared", None)]
+    ]
+    assert [r["passed"] for _, r in rows] == [True, False, None]
+    out = tmp_path / "TARGETS.md"
+    targets.write_report(rows, "python benchmarks/targets.py", 1.0, out)
+    table = {line.split(" | ")[3]: line for line in out.read_text().splitlines() if " | " in line}
+    assert table["reached"].endswith("| yes |")
+    assert table["missed"].endswith("| **no** |")
+    assert table["compared"].endswith("|  |")

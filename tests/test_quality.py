@@ -97,23 +97,3 @@ def test_sizes_of_the_targets(data_dir):
     fit(clf, mnist.X_train[:2000], mnist.y_train[:2000])
     assert model_size_bytes(clf)["total"] <= 32 * KIB
     assert np.isfinite(clf.predict_proba(mnist.X_test[:10])).all()
-
-
-def test_targets_report_marks_goals_and_comparison_points(tmp_path):
-    # A row with a goal says whether it was met; a comparison point
-    # (goal=None, e.g. the paper's random projection) is only reported.
-    from sklearn.linear_model import LogisticRegression
-
-    digits = datasets.load("digits")
-    target = targets.TARGETS[0]
-    rows = [
-        (target, targets._accuracy_target(label, LogisticRegression, digits, goal))
-        for label, goal in [("reached", 0.5), ("missed", 0.999), ("compared", None)]
-    ]
-    assert [r["passed"] for _, r in rows] == [True, False, None]
-    out = tmp_path / "TARGETS.md"
-    targets.write_report(rows, "python benchmarks/targets.py", 1.0, out)
-    table = {line.split(" | ")[3]: line for line in out.read_text().splitlines() if " | " in line}
-    assert table["reached"].endswith("| yes |")
-    assert table["missed"].endswith("| **no** |")
-    assert table["compared"].endswith("|  |")
