@@ -50,6 +50,10 @@ class Dataset:
     y_train: np.ndarray
     y_test: np.ndarray
     source: str
+    # Posting order of the training documents where the source has one (the
+    # article number of each 20 Newsgroups message): lets a validation split
+    # hold out the latest documents, as the test split does.
+    train_order: np.ndarray = None
 
     @property
     def n_classes(self):
@@ -142,6 +146,8 @@ def _newsgroups(name, data_dir, remove, categories=None):
         train.target,
         test.target,
         "sklearn.fetch_20newsgroups" + (f"(remove={remove})" if remove else ""),
+        # The file names are the messages' article numbers.
+        np.array([int(Path(f).name) for f in train.filenames]),
     )
 
 
@@ -254,7 +260,11 @@ def subsample(dataset, n_train=None, n_test=None):
 
     X_train, y_train = take(dataset.X_train, dataset.y_train, n_train)
     X_test, y_test = take(dataset.X_test, dataset.y_test, n_test)
-    return Dataset(dataset.name, dataset.kind, X_train, X_test, y_train, y_test, dataset.source)
+    # The posting order follows the training split only when it is whole.
+    order = dataset.train_order if n_train is None or n_train >= len(dataset.y_train) else None
+    return Dataset(
+        dataset.name, dataset.kind, X_train, X_test, y_train, y_test, dataset.source, order
+    )
 
 
 def load(name, data_dir=None, n_train=None, n_test=None):

@@ -74,11 +74,21 @@ def main(argv=None):
     parser.add_argument("--vectorizer", choices=list(VECTORIZERS), default="tfidf")
     parser.add_argument("--params", default="")
     parser.add_argument("--storage", action="store_true", help="score each storage form")
+    parser.add_argument(
+        "--split",
+        choices=["random", "latest"],
+        default="random",
+        help="validation split: a stratified random 20%%, or the latest 20%% of each class "
+        "(20 Newsgroups: by article number)",
+    )
     args = parser.parse_args(argv)
     data = LOADERS[args.dataset](args.data_dir)
-    X_fit, X_val, y_fit, y_val = train_test_split(
-        data.X_train, data.y_train, test_size=0.2, random_state=0, stratify=data.y_train
-    )
+    if args.split == "latest":
+        X_fit, X_val, y_fit, y_val = latest_split(data)
+    else:
+        X_fit, X_val, y_fit, y_val = train_test_split(
+            data.X_train, data.y_train, test_size=0.2, random_state=0, stratify=data.y_train
+        )
     params = {"random_state": 0, **parse_params(args.params)}
     if args.storage:
         params["weight_dtype"] = "float32"
@@ -90,7 +100,7 @@ def main(argv=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_fit, y_fit)
     print(
-        f"{args.dataset} {args.vectorizer if data.kind == 'text' else ''} {params}: "
+        f"{args.dataset} {args.vectorizer if data.kind == 'text' else ''} {args.split} {params}: "
         f"validation accuracy {model.score(X_val, y_val):.4f}, "
         f"{model_size_bytes(model)['total']:,} bytes, fit {time.perf_counter() - start:.0f} s"
     )
@@ -102,6 +112,31 @@ def main(argv=None):
                 f"validation accuracy {stored.score(X_val, y_val):.4f}, "
                 f"{model_size_bytes(stored)['total']:,} bytes"
             )
+
+
+def latest_split(data, fraction=0.2):
+    """``X_fit, X_val, y_fit, y_val`` with the latest ``fraction`` of each
+    class's training documents held out.
+
+    20 Newsgroups' test split holds messages posted after those of its
+    training split, and a random validation split flatters every model (a
+    LinearSVC on hashed counts: 90.8% on it, 82.5% on the test split);
+    holding out the latest messages of the training split imitates that
+    shift (87.0% for the same LinearSVC).
+    """
+    if data.train_order is None:
+        raise SystemExit(f"--split latest: {data.name} has no posting order")
+    held_out = np.zeros(len(data.y_train), dtype=bool)
+    for label in np.unique(data.y_train):
+        members = np.flatnonzero(data.y_train == label)
+        members = members[np.argsort(data.train_order[members], kind="stable")]
+        held_out[members[int(round((1 - fraction) * len(members))) :]] = True
+    return (
+        data.X_train[~held_out],
+        data.X_train[held_out],
+        data.y_train[~held_out],
+        data.y_train[held_out],
+    )
 
 
 STORAGE_FORMS = [
