@@ -169,6 +169,22 @@ def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
     assert datasets.resolve_data_dir() is None
 
 
+def test_latest_split_holds_out_the_latest_documents_of_each_class():
+    datasets, validation = _import("datasets"), _import("validation")
+    y = np.array([0] * 5 + [1] * 5)
+    order = np.array([50, 10, 40, 20, 30, 5, 4, 3, 2, 1])
+    X = np.arange(10).astype(object)
+    data = datasets.Dataset("toy", "text", X, X[:0], y, y[:0], "toy", order)
+    X_fit, X_val, y_fit, y_val = validation.latest_split(data)
+    # Per class, the highest article number is the 20% held out.
+    assert list(X_val) == [0, 5]
+    assert list(y_val) == [0, 1]
+    assert sorted(X_fit) == [1, 2, 3, 4, 6, 7, 8, 9]
+    data.train_order = None
+    with pytest.raises(SystemExit, match="no posting order"):
+        validation.latest_split(data)
+
+
 def test_trec_and_sms_parsers(tmp_path):
     datasets = _import("datasets")
     trec = tmp_path / "trec.label"
