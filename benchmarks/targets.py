@@ -216,13 +216,15 @@ def newsgroups_256_kib(data_dir):
     news = datasets.load("20news", data_dir)
     return [
         _accuracy_target(
-            "HashingVectorizer(2**20) -> 1024 bits, 393216 shared 4-bit weights",
+            "HashingVectorizer(2**20) -> 1024 bits, 128 slots per feature, "
+            "622592 shared 3-bit weights",
             lambda: make_pipeline(
                 HashingVectorizer(n_features=2**20, alternate_sign=False),
                 ProjectionNetClassifier(
                     n_bits=1024,
-                    n_weights=393216,
-                    weight_clusters=16,
+                    density=0.125,
+                    n_weights=622592,
+                    weight_clusters=8,
                     teacher_hidden_layer_sizes=(256,),
                     loss_weights=(1.0, 1.0, 1.0),
                     temperature=2.0,
@@ -273,8 +275,10 @@ TARGETS = [
         "20 Newsgroups, all 20 classes, HashingVectorizer -> ProjectionNetClassifier: "
         ">= 80% test accuracy, whole pipeline dumped <= 256 KiB",
         newsgroups_256_kib,
-        chosen="bits, weights, storage and loss weights chosen among 20 runs on a 20% "
-        "validation split of the training set (best: 89.9% there)",
+        chosen="bits, loss weights and teacher chosen among 20 runs on a random 20% "
+        "validation split of the training set; slots per feature (density), number "
+        "of weights and k-means values then among 28 runs on the latest 20% of each "
+        "newsgroup, a split closer to the test split's shift (87.3% there; seed 1: 86.7%)",
     ),
 ]
 

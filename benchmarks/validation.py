@@ -15,7 +15,7 @@ gave, are listed in ``benchmarks/VALIDATION.md``.
 
 With ``--storage``, the model is fitted once in float32 and then scored
 again with its weights re-encoded in each compact form (float16, int8,
-k-means with 256, 16 and 4 values): the cost of the storage alone, the
+k-means with 256, 16, 8 and 4 values): the cost of the storage alone, the
 training being the same.
 """
 
@@ -144,6 +144,7 @@ STORAGE_FORMS = [
     ("int8", None),
     ("float32", 256),
     ("float32", 16),
+    ("float32", 8),
     ("float32", 4),
 ]
 
