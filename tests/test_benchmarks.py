@@ -279,3 +279,21 @@ def test_targets_report_marks_goals_and_comparison_points(tmp_path):
     assert table["reached"].endswith("| yes |")
     assert table["missed"].endswith("| **no** |")
     assert table["compared"].endswith("|  |")
+
+
+def test_pipeline_speed_times_every_pipeline_on_raw_text():
+    speed = _import("pipeline_speed")
+    rng = np.random.default_rng(0)
+    words = np.array(["apple", "bread", "cloud", "delta", "earth", "flame", "grape", "house"])
+    X = [" ".join(rng.choice(words, size=12)) for _ in range(60)]
+    y = np.arange(60) % 3
+    models = speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
+    rates = speed.rows_per_second(models, X[:40], y[:40], X[40:])
+    assert list(rates) == [
+        "ProjectionNet, 2 slots per word",
+        "ProjectionNet, 8 slots per word",
+        "LinearSVC",
+    ]
+    assert all(rate > 0 for rate in rates.values())
+    projector = models["ProjectionNet, 8 slots per word"][-1]
+    assert projector.projector_.n_slots_ == 8
