@@ -77,8 +77,9 @@ def test_sizes_of_the_targets(data_dir):
         HashingVectorizer(n_features=2**20, alternate_sign=False),
         ProjectionNetClassifier(
             n_bits=1024,
-            n_weights=393216,
-            weight_clusters=16,
+            density=0.125,
+            n_weights=622592,
+            weight_clusters=8,
             loss_weights=(0.0, 0.0, 1.0),
             max_iter=1,
             random_state=0,
