@@ -110,12 +110,17 @@ class ClusteredArray:
         self.packed = np.packbits(planes.astype(np.uint8), axis=1, bitorder="little")
 
     def codes(self, indices=None):
+        """The k-means code of every weight, or of ``weights[indices]``."""
         size = int(np.prod(self.shape))
         planes = np.unpackbits(self.packed, axis=1, count=size, bitorder="little")
-        if indices is not None:
-            planes = planes[:, indices]
-        weights = (1 << np.arange(self.n_code_bits, dtype=np.int64))[:, None]
-        return (planes * weights).sum(axis=0)
+        # Assemble all codes (one byte each, k <= 256) before gathering: a
+        # projection gathers many more entries than there are weights (11.5M
+        # from 622,592 on 20 Newsgroups' test set at 128 slots), and
+        # gathering bytes once beats gathering each plane and summing.
+        codes = np.zeros(size, dtype=np.uint8)
+        for bit, plane in enumerate(planes):
+            codes |= plane << bit
+        return codes if indices is None else codes[indices]
 
     def __array__(self, dtype=None, copy=None):
         values = self.centroids[self.codes()].reshape(self.shape)

@@ -39,6 +39,18 @@ def test_kmeans_sharing_packs_codes(weights):
     np.testing.assert_allclose(c.take(np.array([3, 77])), decoded.ravel()[[3, 77]])
 
 
+@pytest.mark.parametrize("n_clusters", [2, 3, 8, 256])
+def test_kmeans_take_gathers_the_decoded_weights(n_clusters):
+    # A projection gathers many more entries than there are weights, with
+    # repeats, in a 2-D layout; every code width must decode the same.
+    values = np.random.RandomState(0).randn(1001).astype(np.float32)
+    c = _compact.ClusteredArray(values, n_clusters)
+    centroids, codes = _compact.kmeans_1d(values, n_clusters)
+    np.testing.assert_array_equal(np.asarray(c), centroids[codes])
+    indices = np.random.RandomState(1).randint(0, 1001, size=(700, 8))
+    np.testing.assert_array_equal(c.take(indices), centroids[codes][indices])
+
+
 def test_pruned_matrix_multiplies_on_its_non_zeros(weights):
     weights[np.abs(weights) < 1.0] = 0
     pruned = _compact.PrunedMatrix(weights, lambda v: v.astype(np.float16))
