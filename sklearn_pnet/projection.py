@@ -94,26 +94,27 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
             n_bits,
         )
     if not sp.issparse(X):
-        rows = _sparse_rows(seed, np.arange(n_features), n_bits, n_slots, weights, n_features)
-        return np.asarray(X @ rows)
-    # The rows of the columns present, n_slots entries each, as a CSR
-    # matrix: the sparse product sums each bit's entries in one pass,
-    # O(nnz * n_slots), without forming the nnz * n_slots products (1.2 GB
-    # for 20 Newsgroups' test set at 128 slots; 2.6x faster without them).
+        bits, values = _entries(seed, np.arange(n_features), n_bits, n_slots, weights, n_features)
+        block = sp.csr_matrix(
+            (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
+            shape=(n_features, n_bits),
+        )
+        return np.asarray(X @ block)
+    # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
+    # feature j; densifying that CSR matrix sums the entries of each bit, so
+    # the whole projection costs O(nnz * n_slots) with no matrix product.
+    # float32 and int32 halve the memory traffic of these nnz * n_slots
+    # arrays, which is what the time goes to.
+    X = sp.csr_matrix(X)
     features, X_present = _compact.present_columns(X)
-    rows = _sparse_rows(seed, features, n_bits, n_slots, weights, n_features)
-    # float32 halves the memory traffic, which is what the time goes to.
-    return (X_present.astype(np.float32, copy=False) @ rows).toarray()
-
-
-def _sparse_rows(seed, features, n_bits, n_slots, weights, n_features):
-    """The projection rows of ``features`` as a CSR matrix, ``n_slots``
-    entries per row, of a sparse projection."""
+    columns = X_present.indices
     bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
-    return sp.csr_matrix(
-        (values.ravel(), bits.astype(np.int32).ravel(), np.arange(0, values.size + 1, n_slots)),
-        shape=(len(features), n_bits),
+    values = X.data.astype(np.float32)[:, None] * values[columns]
+    Z = sp.csr_matrix(
+        (values.ravel(), bits.astype(np.int32)[columns].ravel(), X.indptr * n_slots),
+        shape=(X.shape[0], n_bits),
     )
+    return Z.toarray()
 
 
 class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
