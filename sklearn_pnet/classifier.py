@@ -100,7 +100,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         ``n_weights``): on 20 Newsgroups at 1,024 bits, 128 slots per word
         (``density=0.125``) scored 2.5 points above 16 on a validation
         split (``benchmarks/VALIDATION.md``), and predicted from raw text
-        at about a third of the speed (``benchmarks/pipeline_speed.py``).
+        at 0.58 times the speed (``benchmarks/pipeline_speed.py``).
 
     center : bool, default=True
         Threshold each bit at the projection of the training mean; see
