@@ -29,28 +29,21 @@ from sklearn_pnet import ProjectionNetClassifier
 # Modules beside this one: benchmarks/ is a folder of scripts, not a package.
 import datasets
 from measure import best_rows_per_second
+from targets import NEWSGROUPS_256_KIB
 
-N_BITS = 1024
 
-
-def pipelines(slots=(16, 128), n_bits=N_BITS, n_weights=622592):
-    """The target's layout at each number of slots per word, and the peer."""
+def pipelines(slots=(16, 128), **layout):
+    """The 256 KiB target's layout (``layout`` overrides some of it) at each
+    number of slots per word, and the peer."""
 
     def hashing():
         return HashingVectorizer(n_features=2**20, alternate_sign=False)
 
+    params = {**NEWSGROUPS_256_KIB, "loss_weights": (0.0, 0.0, 1.0), "max_iter": 1, **layout}
     models = {
         f"ProjectionNet, {s} slots per word": make_pipeline(
             hashing(),
-            ProjectionNetClassifier(
-                n_bits=n_bits,
-                density=s / n_bits,
-                n_weights=n_weights,
-                weight_clusters=8,
-                loss_weights=(0.0, 0.0, 1.0),
-                max_iter=1,
-                random_state=0,
-            ),
+            ProjectionNetClassifier(**{**params, "density": s / params["n_bits"]}),
         )
         for s in slots
     }

@@ -212,6 +212,21 @@ def mnist_32_kib(data_dir):
     ]
 
 
+# The 256 KiB 20 Newsgroups classifier, chosen on validation splits
+# (VALIDATION.md); pipeline_speed.py times the same layout.
+NEWSGROUPS_256_KIB = dict(
+    n_bits=1024,
+    density=0.125,
+    n_weights=622592,
+    weight_clusters=8,
+    teacher_hidden_layer_sizes=(256,),
+    loss_weights=(1.0, 1.0, 1.0),
+    temperature=2.0,
+    max_iter=30,
+    random_state=SEED,
+)
+
+
 def newsgroups_256_kib(data_dir):
     news = datasets.load("20news", data_dir)
     return [
@@ -220,17 +235,7 @@ def newsgroups_256_kib(data_dir):
             "622592 shared 3-bit weights",
             lambda: make_pipeline(
                 HashingVectorizer(n_features=2**20, alternate_sign=False),
-                ProjectionNetClassifier(
-                    n_bits=1024,
-                    density=0.125,
-                    n_weights=622592,
-                    weight_clusters=8,
-                    teacher_hidden_layer_sizes=(256,),
-                    loss_weights=(1.0, 1.0, 1.0),
-                    temperature=2.0,
-                    max_iter=30,
-                    random_state=SEED,
-                ),
+                ProjectionNetClassifier(**NEWSGROUPS_256_KIB),
             ),
             news,
             goal=0.80,
