@@ -37,7 +37,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
 import sklearn_pnet
-from sklearn_pnet._compact import dumped_size
+from sklearn_pnet._size import dumped_size
 
 # Modules beside this one: benchmarks/ is a folder of scripts, not a package.
 import datasets

@@ -29,7 +29,7 @@ from sklearn.svm import LinearSVC
 
 import sklearn_pnet
 from sklearn_pnet import ProjectionNetClassifier
-from sklearn_pnet._compact import dumped_size
+from sklearn_pnet._size import dumped_size
 
 # Modules beside this one: benchmarks/ is a folder of scripts, not a package.
 from fasttext_system import FastText

@@ -36,7 +36,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer
 
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
-from sklearn_pnet._compact import encode
+from sklearn_pnet._storage import encode
 
 # Modules beside this one: benchmarks/ is a folder of scripts, not a package.
 import datasets

@@ -49,8 +49,7 @@ def main(small=False):
     student_accuracy = clf.score(X_test, y_test)
 
     # Ship the student alone: predicting needs neither the teacher nor torch.
-    del clf.teacher_
-    clf.set_params(keep_teacher=False)
+    clf.trim_for_prediction()
     student_bytes = model_size_bytes(clf)["total"]
 
     mlp = MLPClassifier(hidden_layer_sizes=hidden, max_iter=max_iter, random_state=0)

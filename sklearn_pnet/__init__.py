@@ -2,10 +2,11 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._compact import model_size_bytes
-from .classifier import ProjectionNetClassifier
-from .hashednet import HashedNetClassifier
-from .projection import LSHProjector
+from ._hashed_net import HashedNetClassifier
+from ._lsh_projector import LSHProjector
+from ._model_format import register_moved_modules
+from ._projection_net import ProjectionNetClassifier
+from ._size import model_size_bytes
 
 __all__ = [
     "HashedNetClassifier",
@@ -14,3 +15,5 @@ __all__ = [
     "model_size_bytes",
 ]
 __version__ = "0.1.0"
+
+register_moved_modules()

@@ -1,19 +1,41 @@
-"""What the package's classifiers share: input checks, label encoding, the
-set-up of the training loop, compact storage and numpy-only prediction."""
+"""What the package's classifiers share: ``fit`` (input checks, label
+encoding, the training run, the fitted attributes), and numpy-only
+prediction from the logits a subclass computes."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import _compact
+from ._inference import softmax
 from ._validation import validate_features
+
+TORCH_EXTRA = "sklearn-pnet[torch]"
+
+
+def require_torch():
+    """Import torch for training, or say how to install it.
+
+    Torch is imported inside ``fit`` only: a fitted model loads and
+    predicts with numpy, scipy and scikit-learn alone.
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            "Training needs PyTorch, which cannot be imported here "
+            f"({exc}). Install the extra: pip install '{TORCH_EXTRA}' (on a "
+            "CPU-only machine, install the CPU build of torch first). "
+            "Prediction with a fitted model does not need it."
+        ) from exc
+    return torch
 
 
 def layer_sizes(sizes, name):
@@ -32,8 +54,24 @@ def to_numpy(parameter):
 class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     """Base class of the classifiers; not for direct use.
 
-    Subclasses implement ``fit`` (calling :meth:`_check_training_data` and
-    :meth:`_train`) and ``_logits``; prediction follows from the latter.
+    :meth:`fit` is written here once. A subclass supplies its part through
+    four methods:
+
+    - ``_prepare(X, y, sample_weight, rng, warm)``: the training data
+      (:class:`~sklearn_pnet._training.TrainingData`) and a dict of the
+      fitted attributes that do not come from training (hash seeds, the
+      projector);
+    - ``_networks(X, prepared, warm)``: the torch teacher (or None) and
+      student, new or, with ``warm``, restored from the fitted attributes;
+    - ``_loss()``: the loss of a batch, see :class:`~sklearn_pnet.
+      _training.Trainer`;
+    - ``_fitted_weights(teacher, student, prepared)``: the fitted
+      attributes that training produced, in their compact numpy forms.
+
+    and ``_logits(X)`` for prediction. ``_post_training(trainer, train,
+    validation, history)`` may add a phase after the main run (pruning).
+    The fitted attributes are set together at the end: a fit that fails
+    leaves the estimator as it was.
     """
 
     _parameter_constraints: dict = {
@@ -53,9 +91,58 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         "device": [str],
     }
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network(s) on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input stays sparse: batches are CSR.
+
+        y : array-like of shape (n_samples,)
+            Target labels, of any type :func:`numpy.unique` can sort.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in every term of the loss. Samples of
+            weight 0 are left out.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        require_torch()
+        previous = dict(vars(self))
+        try:
+            self._fit(X, y, sample_weight)
+        except BaseException:
+            # validate_data has already set n_features_in_ (and maybe
+            # feature_names_in_): put back the model that was there.
+            vars(self).clear()
+            vars(self).update(previous)
+            raise
+        return self
+
+    def _fit(self, X, y, sample_weight):
+        warm = self.warm_start and hasattr(self, "intercepts_")
+        X, y, sample_weight, classes = self._check_training_data(X, y, sample_weight, warm)
+        rng = check_random_state(self.random_state)
+        data, prepared = self._prepare(X, y, sample_weight, rng, warm)
+        teacher, student, history = self._train(
+            data, lambda: self._networks(X, prepared, warm, len(classes)), rng, warm
+        )
+        fitted = {"classes_": classes, **prepared}
+        fitted.update(self._fitted_weights(teacher, student, prepared))
+        fitted.update(self._history_attributes(history))
+        # A kept teacher is the one this fit trained (in ``fitted``), or none.
+        vars(self).pop("teacher_", None)
+        vars(self).update(fitted)
+
     def _check_training_data(self, X, y, sample_weight, warm):
-        """Validated ``X``, class indices of ``y`` and sample weights, the
-        samples of weight 0 left out (they would still shape mini-batches)."""
+        """Validated ``X``, class indices of ``y``, sample weights (the
+        samples of weight 0 left out: they would still shape mini-batches)
+        and the classes."""
         X, y = validate_features(self, X, y, reset=not warm)
         check_classification_targets(y)
         sample_weight = _check_sample_weight(
@@ -64,10 +151,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if (sample_weight == 0).any():
             kept = sample_weight > 0
             X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
-        return X, self._encode_labels(y, warm), sample_weight
+        classes = self._classes(y, warm)
+        y = np.searchsorted(classes, y).astype(np.int64)
+        return X, y, sample_weight, classes
 
-    def _encode_labels(self, y, warm):
-        """Class indices of ``y``; sets or checks ``classes_``."""
+    def _classes(self, y, warm):
+        """The classes of ``y``, checked against ``classes_`` when warm."""
         classes = np.unique(y)
         if warm:
             if not np.array_equal(classes, self.classes_):
@@ -76,39 +165,27 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                     f"in the previous call to fit. Previously got {self.classes_}, "
                     f"y has {classes}."
                 )
-        else:
-            if len(classes) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in "
-                    "the data, but the data contains only one class: "
-                    f"{classes.tolist()!r}. Check the labels (or the sample "
-                    "weights, which leave out samples of weight 0)."
-                )
-            self.classes_ = classes
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+            return self.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in "
+                "the data, but the data contains only one class: "
+                f"{classes.tolist()!r}. Check the labels (or the sample "
+                "weights, which leave out samples of weight 0)."
+            )
+        return classes
 
-    def _train(
-        self,
-        data,
-        make_networks,
-        rng,
-        warm,
-        loss_weights=(0.0, 0.0, 1.0),
-        temperature=1.0,
-        sparsity=0.0,
-    ):
-        """Build the networks and train them; returns ``(teacher, student)``.
+    def _train(self, data, make_networks, rng, warm):
+        """Build the networks and train them; returns ``(teacher, student,
+        history)``.
 
         ``make_networks()`` returns the teacher (or None) and the student;
         it runs under a torch seed drawn from ``rng``, which leaves torch's
-        global random state as it was. Sets the training history's fitted
-        attributes (``loss_curve_``, ``n_iter_``, ...).
+        global random state as it was.
         """
-        # Torch is imported here, not at module level: predicting never
-        # needs it, and a pickled model must load where it is absent.
         import torch
 
-        from ._training import JointTrainer, TrainingHistory
+        from ._training import Trainer, TrainingHistory, TrainingSettings
 
         validation = None
         if self.early_stopping:
@@ -119,66 +196,58 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
             data, validation = data.subset(train_idx), data.subset(val_idx)
-        device = torch.device(self.device)
+        settings = TrainingSettings.of(self, len(data))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
             teacher, student = make_networks()
-            trainer = JointTrainer(
-                None if teacher is None else teacher.to(device),
-                student.to(device),
-                loss_weights=loss_weights,
-                temperature=temperature,
-                max_iter=self.max_iter,
-                batch_size=(
-                    min(200, len(data)) if self.batch_size == "auto" else self.batch_size
-                ),
-                learning_rate_init=self.learning_rate_init,
-                n_iter_no_change=self.n_iter_no_change,
-                tol=self.tol,
-                shuffle=self.shuffle,
-                device=device,
-                verbose=self.verbose,
-                rng=rng,
-            )
+            if teacher is not None:
+                teacher = teacher.to(settings.device)
+            student = student.to(settings.device)
+            trainer = Trainer(teacher, student, self._loss(), settings, rng)
             history = TrainingHistory()
             if warm:
                 history.loss_curve = self.loss_curve_.tolist()
                 history.n_iter, history.t = self.n_iter_, self.t_
             history = trainer.fit(data, validation, history)
-            if sparsity > 0:
-                # Magnitude pruning, then fine-tuning of the weights left;
-                # the stopping rule starts afresh from the pruned model.
-                trainer.prune([student], sparsity)
-                trainer.max_iter = max(1, self.max_iter // 10)
-                history.best_validation_score, history.best_loss = None, np.inf
-                history = trainer.fit(data, validation, history, warn=False)
+            history = self._post_training(trainer, data, validation, history)
+        return teacher, student, history
+
+    def _post_training(self, trainer, train, validation, history):
+        """A phase after the main run (none by default)."""
+        return history
+
+    def _history_attributes(self, history):
         # float32 arrays, not lists of Python floats: a 200-epoch history
         # would otherwise weigh 2 KB in the pickle of a 5 KB model.
-        self.loss_curve_ = np.asarray(history.loss_curve, dtype=np.float32)
-        self.validation_scores_ = (
-            np.asarray(history.validation_scores, dtype=np.float32)
-            if self.early_stopping
-            else None
-        )
-        self.best_validation_score_ = history.best_validation_score
-        self.n_iter_ = history.n_iter
-        self.t_ = history.t
-        return teacher, student
+        return {
+            "loss_curve_": np.asarray(history.loss_curve, dtype=np.float32),
+            "validation_scores_": (
+                np.asarray(history.validation_scores, dtype=np.float32)
+                if self.early_stopping
+                else None
+            ),
+            "best_validation_score_": history.best_validation_score,
+            "n_iter_": history.n_iter,
+            "t_": history.t,
+        }
 
-    def _store(self, values, pruned=False):
-        """Weights in the compact form that ``weight_dtype`` and
-        ``weight_clusters`` ask for; a pruned matrix keeps its non-zeros."""
+    def trim_for_prediction(self):
+        """Drop what only training needs; keep what predicts.
 
-        def encode(v):
-            return _compact.encode(v, self.weight_dtype, self.weight_clusters)
+        After this, the estimator holds the student alone (numpy arrays)
+        and pickles to its deployable size: a teacher kept by
+        ``keep_teacher=True`` is deleted, and with it ``teacher_predict``
+        and ``teacher_predict_proba``. Predictions are unchanged. Call it
+        before ``joblib.dump`` of a model that ships.
 
-        if pruned:
-            return _compact.PrunedMatrix(values, encode)
-        return encode(values)
-
-    def _store_bias(self, values):
-        """Biases are few: float16 when asked for, else float32."""
-        return values.astype(np.float16 if self.weight_dtype == "float16" else np.float32)
+        Returns
+        -------
+        self : object
+            The trimmed estimator.
+        """
+        check_is_fitted(self)
+        vars(self).pop("teacher_", None)
+        return self
 
     def _logits(self, X):
         raise NotImplementedError
@@ -219,7 +288,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        return _compact.softmax(self._checked_logits(X))
+        return softmax(self._checked_logits(X))
 
     def predict(self, X):
         """Predict class labels.

@@ -117,9 +117,7 @@ def row_keys(seed, stream, rows):
     keys : ndarray of uint64, shape (len(rows),)
     """
     with np.errstate(over="ignore"):
-        seed_key = np.array([seed], dtype=np.uint64) ^ (
-            np.uint64(stream) * _GOLDEN
-        )
+        seed_key = np.array([seed], dtype=np.uint64) ^ (np.uint64(stream) * _GOLDEN)
         seed_key = fmix64(seed_key)
         keys = np.asarray(rows, dtype=np.uint64) * _GOLDEN
     keys ^= seed_key
@@ -249,6 +247,14 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None, n_feat
         hashes = pair_hashes(seed, STREAM_PROJECTION_WEIGHT, features, n_cols)
         buckets = fast_range(hashes, n_weights)
     return bits, signs, buckets
+
+
+def projection_n_weights(n_weights, n_features, n_bits, n_slots):
+    """Weights a trained projection keeps: ``n_weights``, or fewer when the
+    projection has fewer entries (``n_features`` times ``n_slots``, or
+    ``n_bits`` when dense): then each entry has its own weight and
+    :func:`projection_structure` does not hash them."""
+    return min(n_weights, n_features * (n_bits if n_slots is None else n_slots))
 
 
 def hashed_buckets(seed, rows, n_cols, n_buckets):

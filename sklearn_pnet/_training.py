@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
-from ._networks import sparse_parameters, to_tensor
+from ._torch_common import sparse_parameters, to_tensor
 
 
 @dataclass
@@ -50,6 +50,36 @@ class TrainingData:
             return self.X if idx is None else self.X[idx]
         bits = self.bits if idx is None else self.bits[idx]
         return torch.from_numpy(bits).to(device, torch.float32)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The estimator's settings that drive the loop, gathered once."""
+
+    max_iter: int
+    batch_size: int
+    learning_rate_init: float
+    n_iter_no_change: int
+    tol: float
+    shuffle: bool
+    verbose: bool
+    device: torch.device
+
+    @classmethod
+    def of(cls, estimator, n_samples):
+        """Settings of a fitted-to-be ``estimator`` for ``n_samples``
+        training samples ("auto" batches are ``min(200, n_samples)``)."""
+        batch_size = estimator.batch_size
+        return cls(
+            max_iter=estimator.max_iter,
+            batch_size=min(200, n_samples) if batch_size == "auto" else batch_size,
+            learning_rate_init=estimator.learning_rate_init,
+            n_iter_no_change=estimator.n_iter_no_change,
+            tol=estimator.tol,
+            shuffle=estimator.shuffle,
+            verbose=bool(estimator.verbose),
+            device=torch.device(estimator.device),
+        )
 
 
 @dataclass
@@ -103,93 +133,93 @@ def joint_loss(teacher_logits, student_logits, y, weight, loss_weights, temperat
     return (per_sample * weight).sum() / weight.sum()
 
 
+def student_loss(teacher_logits, student_logits, y, weight):
+    """Cross-entropy of the student alone (no teacher term)."""
+    return joint_loss(None, student_logits, y, weight, (0.0, 0.0, 1.0), 1.0)
+
+
 def _weighted_accuracy(logits, y, weight):
     correct = (logits.argmax(dim=1) == y).float()
     return float((correct * weight).sum() / weight.sum())
 
 
-class JointTrainer:
-    """Trains a student (on bits) alongside a teacher (on raw features).
+class Trainer:
+    """Trains a student network, alongside a teacher if there is one.
 
-    Parameters mirror :class:`~sklearn_pnet.ProjectionNetClassifier`'s.
-    ``teacher`` may be None: the student then learns from the labels only.
+    Parameters
+    ----------
+    teacher : torch.nn.Module or None
+        Network on the raw features; None when no loss term needs it.
+    student : torch.nn.Module
+        The network that is kept; early stopping scores it.
+    loss : callable
+        ``loss(teacher_logits, student_logits, y, weight)`` of a batch, a
+        scalar tensor (:func:`joint_loss`, :func:`student_loss`).
+    settings : TrainingSettings
+        Epochs, batches, optimiser and stopping rule.
+    rng : numpy.random.RandomState
+        Shuffles the samples.
+
+    The seams: :meth:`step` trains on one batch, :meth:`fit` runs epochs
+    under the stopping rule, and :meth:`prune` starts a post-training phase
+    (magnitude pruning; a further :meth:`fit` fine-tunes what is left).
     """
 
-    def __init__(
-        self,
-        teacher,
-        student,
-        *,
-        loss_weights,
-        temperature,
-        max_iter,
-        batch_size,
-        learning_rate_init,
-        n_iter_no_change,
-        tol,
-        shuffle,
-        device,
-        verbose,
-        rng,
-    ):
+    def __init__(self, teacher, student, loss, settings, rng):
         self.teacher = teacher
         self.student = student
-        self.loss_weights = loss_weights
-        self.temperature = temperature
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.shuffle = shuffle
-        self.device = device
-        self.verbose = verbose
+        self.loss = loss
+        self.settings = settings
         self.rng = rng
         # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
         self.masks = []
+        self._optimizers = []
 
     @property
     def _modules(self):
         return [m for m in (self.teacher, self.student) if m is not None]
 
-    def prune(self, modules, sparsity):
+    def prune(self, sparsity):
         """Zero the ``sparsity`` fraction of smallest-magnitude weights of
-        each ``nn.Linear`` in ``modules`` and keep them at zero from now on
+        each ``nn.Linear`` of the student and keep them at zero from now on
         (magnitude pruning; train on afterwards to fine-tune)."""
-        for module in modules:
-            for layer in module.modules():
-                if isinstance(layer, torch.nn.Linear):
-                    weight = layer.weight.data
-                    n_pruned = int(sparsity * weight.numel())
-                    if n_pruned == 0:
-                        continue
-                    cutoff = weight.abs().flatten().kthvalue(n_pruned).values
-                    mask = (weight.abs() > cutoff).to(weight.dtype)
-                    weight.mul_(mask)
-                    self.masks.append((layer.weight, mask))
+        for layer in self.student.modules():
+            if isinstance(layer, torch.nn.Linear):
+                weight = layer.weight.data
+                n_pruned = int(sparsity * weight.numel())
+                if n_pruned == 0:
+                    continue
+                cutoff = weight.abs().flatten().kthvalue(n_pruned).values
+                mask = (weight.abs() > cutoff).to(weight.dtype)
+                weight.mul_(mask)
+                self.masks.append((layer.weight, mask))
 
-    def fit(self, train, validation=None, history=None, warn=True):
-        """Run epochs until the stopping rule or ``max_iter``.
+    def fit(self, train, validation=None, history=None, max_iter=None, warn=True):
+        """Run up to ``max_iter`` epochs (default: the settings') until the
+        stopping rule.
 
         With ``validation``, stop when the student's validation accuracy has
         not improved by ``tol`` for ``n_iter_no_change`` epochs and restore
         the best epoch's weights; otherwise stop on the training loss, as
-        scikit-learn's MLP does.
+        scikit-learn's MLP does. The stopping rule starts afresh at each
+        call; ``history`` (the epochs and samples seen) carries on.
         """
+        settings = self.settings
+        max_iter = settings.max_iter if max_iter is None else max_iter
         history = history or TrainingHistory()
-        optimizers = _optimizers(self._modules, self.learning_rate_init)
+        history.best_validation_score, history.best_loss = None, np.inf
+        # Fresh optimiser state at each call: fine-tuning after pruning
+        # starts its moments anew, as a new run would.
+        self._optimizers = _optimizers(self._modules, settings.learning_rate_init)
         best_state = None
         no_improvement = 0
-        for _ in range(self.max_iter):
+        for _ in range(max_iter):
             start = time.perf_counter()
-            loss, teacher_acc, student_acc = self._epoch(train, optimizers)
+            loss, teacher_acc, student_acc = self._epoch(train)
             history.n_iter += 1
             history.t += len(train)
             history.loss_curve.append(loss)
-            message = (
-                f"Epoch {history.n_iter}: loss {loss:.4f}, "
-                f"student accuracy {student_acc:.4f}"
-            )
+            message = f"Epoch {history.n_iter}: loss {loss:.4f}, student accuracy {student_acc:.4f}"
             if teacher_acc is not None:
                 message += f", teacher accuracy {teacher_acc:.4f}"
             if validation is not None:
@@ -197,29 +227,30 @@ class JointTrainer:
                 history.validation_scores.append(score)
                 message += f", validation accuracy {score:.4f}"
                 best = history.best_validation_score
-                no_improvement = 0 if best is None or score >= best + self.tol else no_improvement + 1
+                improved = best is None or score >= best + settings.tol
+                no_improvement = 0 if improved else no_improvement + 1
                 if best is None or score > best:
                     history.best_validation_score = score
                     best_state = self._state()
             else:
                 no_improvement = (
-                    no_improvement + 1 if loss > history.best_loss - self.tol else 0
+                    no_improvement + 1 if loss > history.best_loss - settings.tol else 0
                 )
                 history.best_loss = min(history.best_loss, loss)
-            if self.verbose:
+            if settings.verbose:
                 print(f"{message} ({time.perf_counter() - start:.2f}s)", flush=True)
-            if no_improvement > self.n_iter_no_change:
-                if self.verbose:
+            if no_improvement > settings.n_iter_no_change:
+                if settings.verbose:
                     what = "Validation score" if validation is not None else "Training loss"
                     print(
-                        f"{what} did not improve more than tol={self.tol} for "
-                        f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                        f"{what} did not improve more than tol={settings.tol} for "
+                        f"{settings.n_iter_no_change} consecutive epochs. Stopping."
                     )
                 break
         else:
             if warn:
                 warnings.warn(
-                    f"Maximum iterations ({self.max_iter}) reached and the "
+                    f"Maximum iterations ({max_iter}) reached and the "
                     "optimization hasn't converged yet.",
                     ConvergenceWarning,
                 )
@@ -227,34 +258,18 @@ class JointTrainer:
             self._load_state(best_state)
         return history
 
-    def _epoch(self, data, optimizers):
+    def _epoch(self, data):
         for module in self._modules:
             module.train()
         n = len(data)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self.rng.permutation(n) if self.settings.shuffle else np.arange(n)
         total_loss = teacher_correct = student_correct = weight_sum = 0.0
-        for start in range(0, n, self.batch_size):
-            batch = np.sort(order[start : start + self.batch_size])
-            y = torch.from_numpy(data.y[batch]).to(self.device)
-            weight = torch.from_numpy(data.sample_weight[batch]).to(self.device)
-            teacher_logits = None
-            if self.teacher is not None:
-                teacher_logits = self.teacher(to_tensor(data.X[batch], self.device))
-            student_logits = self.student(data.student_input(batch, self.device))
-            loss = joint_loss(
-                teacher_logits, student_logits, y, weight, self.loss_weights, self.temperature
-            )
-            for optimizer in optimizers:
-                optimizer.zero_grad()
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
-            with torch.no_grad():
-                for parameter, mask in self.masks:
-                    parameter.mul_(mask)
+        for start in range(0, n, self.settings.batch_size):
+            batch = np.sort(order[start : start + self.settings.batch_size])
+            loss, teacher_logits, student_logits, y, weight = self.step(data, batch)
             batch_weight = float(weight.sum())
             weight_sum += batch_weight
-            total_loss += float(loss.detach()) * batch_weight
+            total_loss += loss * batch_weight
             with torch.no_grad():
                 student_correct += _weighted_accuracy(student_logits, y, weight) * batch_weight
                 if teacher_logits is not None:
@@ -262,12 +277,37 @@ class JointTrainer:
         teacher_acc = teacher_correct / weight_sum if self.teacher is not None else None
         return total_loss / weight_sum, teacher_acc, student_correct / weight_sum
 
+    def step(self, data, batch):
+        """One optimiser step on the samples ``batch`` of ``data``.
+
+        Returns the batch's loss (a float), the teacher's logits (or None),
+        the student's logits, the labels and the sample weights.
+        """
+        device = self.settings.device
+        y = torch.from_numpy(data.y[batch]).to(device)
+        weight = torch.from_numpy(data.sample_weight[batch]).to(device)
+        teacher_logits = None
+        if self.teacher is not None:
+            teacher_logits = self.teacher(to_tensor(data.X[batch], device))
+        student_logits = self.student(data.student_input(batch, device))
+        loss = self.loss(teacher_logits, student_logits, y, weight)
+        for optimizer in self._optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in self._optimizers:
+            optimizer.step()
+        with torch.no_grad():
+            for parameter, mask in self.masks:
+                parameter.mul_(mask)
+        return float(loss.detach()), teacher_logits, student_logits, y, weight
+
     @torch.no_grad()
     def _score(self, data):
         self.student.eval()
-        logits = self.student(data.student_input(None, self.device))
-        y = torch.from_numpy(data.y).to(self.device)
-        weight = torch.from_numpy(data.sample_weight).to(self.device)
+        device = self.settings.device
+        logits = self.student(data.student_input(None, device))
+        y = torch.from_numpy(data.y).to(device)
+        weight = torch.from_numpy(data.sample_weight).to(device)
         return _weighted_accuracy(logits, y, weight)
 
     def _state(self):

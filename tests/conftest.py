@@ -1,17 +1,71 @@
+"""Fixtures and helpers shared by the test modules."""
+
+import subprocess
+import sys
+import textwrap
+
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+# ../shared/data beside the project, or $SKLEARN_PNET_DATA: the real
+# datasets of the slow tests.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Prepended to a script run by ``run_without_torch``: a meta-path finder
+# that makes ``import torch`` fail, as where torch was never installed.
+# (``sys.modules["torch"] = None`` would break ``import scipy.stats`` with
+# scipy 1.17, which probes for torch.)
+NO_TORCH = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "torch":
+                raise ImportError("torch is not installed here")
+
+    sys.meta_path.insert(0, NoTorch())
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        raise AssertionError("torch should not import")
+    """
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests run on one thread of BLAS and torch: on a busy machine (CI)
+    multi-threaded kernels spin against other jobs and take many times
+    longer, and no test measures speed."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
 
 
 def random_csr(n_rows, n_cols, nnz_per_row, seed=0):
     """Random non-negative CSR matrix, fast for millions of columns
     (``scipy.sparse.random`` takes seconds there)."""
     rng = np.random.RandomState(seed)
-    indices = np.sort(
-        rng.randint(0, n_cols, size=(n_rows, nnz_per_row)), axis=1
-    ).ravel()
+    indices = np.sort(rng.randint(0, n_cols, size=(n_rows, nnz_per_row)), axis=1).ravel()
     X = sp.csr_matrix(
-        (rng.rand(n_rows * nnz_per_row), indices, np.arange(0, n_rows * nnz_per_row + 1, nnz_per_row)),
+        (
+            rng.rand(n_rows * nnz_per_row),
+            indices,
+            np.arange(0, n_rows * nnz_per_row + 1, nnz_per_row),
+        ),
         shape=(n_rows, n_cols),
     )
     X.sum_duplicates()
@@ -21,3 +75,26 @@ def random_csr(n_rows, n_cols, nnz_per_row, seed=0):
 @pytest.fixture
 def make_csr():
     return random_csr
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """``X_train, X_test, y_train, y_test`` of scikit-learn's digits."""
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+
+@pytest.fixture
+def run_without_torch():
+    """Run a Python script in a fresh process where ``import torch``
+    fails; returns its standard output, and fails on a non-zero exit."""
+
+    def run(script):
+        source = NO_TORCH + textwrap.dedent(script) + "\nassert 'torch' not in sys.modules\n"
+        done = subprocess.run(
+            [sys.executable, "-c", source], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    return run

@@ -1,8 +1,15 @@
 """scikit-learn's own estimator checks over every public estimator."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier
+
+pytestmark = [
+    pytest.mark.integration,
+    # Checks train with few epochs on purpose.
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 
 # Mini-batch training: a sample of weight 2 is not the same as the sample
 # seen twice in a shuffled epoch, as for scikit-learn's SGDClassifier.

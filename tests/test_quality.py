@@ -17,10 +17,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.pipeline import make_pipeline
+from test_benchmarks import SHARED_DATA, _import
 
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
-
-from test_benchmarks import SHARED_DATA, _import
 
 KIB = 1024
 
@@ -42,6 +41,7 @@ def fit(model, X, y):
         return model.fit(X, y)
 
 
+@pytest.mark.integration
 def test_digits_at_256_bits():
     digits = datasets.load("digits")
     clf = fit(ProjectionNetClassifier(n_bits=256, random_state=0), digits.X_train, digits.y_train)

@@ -15,7 +15,6 @@ features.
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -26,95 +25,27 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import _compact, _hashing
+from . import _hashing
+from ._inference import hashed_projection
 from ._validation import validate_features
 
 __all__ = ["LSHProjector"]
 
 
+def auto_density(n_features, n_bits, min_slots=1):
+    """``density="auto"``: ``1 / sqrt(n_features)``, as scikit-learn's
+    ``SparseRandomProjection`` has it, but at least ``min_slots`` bits per
+    feature and at most all of them."""
+    return float(min(1.0, max(1.0 / np.sqrt(n_features), min_slots / n_bits)))
 
-def _n_slots(density, n_features, n_bits):
+
+def n_slots(density, n_features, n_bits):
     """How many bits each feature touches, or None for a dense projection."""
     if density == "auto":
-        density = 1.0 / np.sqrt(n_features)
+        density = auto_density(n_features, n_bits)
     if density >= 1.0:
         return None
     return max(1, int(round(density * n_bits)))
-
-
-def _entries(seed, features, n_bits, n_slots, weights, n_features):
-    """Bits (None when dense) and values of the projection rows of
-    ``features``: hashed signs, times the shared weights if trained."""
-    n_weights = None if weights is None else weights.shape[0]
-    bits, values, buckets = _hashing.projection_structure(
-        seed, features, n_bits, n_slots, n_weights, n_features
-    )
-    if weights is not None:
-        values = values * _compact.take(weights, buckets)
-    return bits, values
-
-
-def hashed_projection(X, seed, n_bits, n_slots, weights=None):
-    """Project ``X`` on the hashed directions, before thresholding.
-
-    Parameters
-    ----------
-    X : {ndarray, csr_matrix} of shape (n_samples, n_features)
-        Numeric input.
-    seed : int
-        Seed of the hash, in ``[0, 2**32)``.
-    n_bits : int
-        Number of projections.
-    n_slots : int or None
-        Bits each feature is added to (sparse projection), or None for the
-        dense projection.
-    weights : ndarray of shape (n_weights,) or a compact form, default=None
-        Shared weights multiplying the ±1 entries (a trained projection);
-        None for the random ±1 projection. Any form of
-        :mod:`sklearn_pnet._compact` (float16, int8, k-means) works.
-
-    Returns
-    -------
-    Z : ndarray of shape (n_samples, n_bits)
-        ``Z[i, k] = <X[i], p_k>``.
-    """
-    n_features = X.shape[1]
-    if n_slots is None:
-        # Dense: rows computed a block of features at a time, and for sparse
-        # input only for the columns present, so that a 1M-column input
-        # with few distinct columns costs no more than a small one.
-        if sp.issparse(X):
-            features, X = _compact.present_columns(X)
-        else:
-            features = np.arange(n_features)
-        return _compact.blockwise_matmul(
-            X,
-            features,
-            lambda rows: _entries(seed, rows, n_bits, None, weights, n_features)[1],
-            n_bits,
-        )
-    if not sp.issparse(X):
-        bits, values = _entries(seed, np.arange(n_features), n_bits, n_slots, weights, n_features)
-        block = sp.csr_matrix(
-            (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
-            shape=(n_features, n_bits),
-        )
-        return np.asarray(X @ block)
-    # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
-    # feature j; densifying that CSR matrix sums the entries of each bit, so
-    # the whole projection costs O(nnz * n_slots) with no matrix product.
-    # float32 and int32 halve the memory traffic of these nnz * n_slots
-    # arrays, which is what the time goes to.
-    X = sp.csr_matrix(X)
-    features, X_present = _compact.present_columns(X)
-    columns = X_present.indices
-    bits, values = _entries(seed, features, n_bits, n_slots, weights, n_features)
-    values = X.data.astype(np.float32)[:, None] * values[columns]
-    Z = sp.csr_matrix(
-        (values.ravel(), bits.astype(np.int32)[columns].ravel(), X.indptr * n_slots),
-        shape=(X.shape[0], n_bits),
-    )
-    return Z.toarray()
 
 
 class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -283,7 +214,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = validate_features(self, X, reset=True)
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(_hashing.MAX_SEED, dtype=np.int64))
-        self.n_slots_ = _n_slots(self.density, self.n_features_in_, self.n_bits)
+        self.n_slots_ = n_slots(self.density, self.n_features_in_, self.n_bits)
         self._n_features_out = self.n_bits
         self.weights_ = None
         Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
@@ -315,9 +246,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         check_is_fitted(self)
         X = validate_features(self, X, reset=False)
-        Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
-        Z -= self.threshold_
-        return Z
+        return self._project(X) - self.threshold_
 
     def transform(self, X):
         """Hash each sample to ``n_bits`` bits.
@@ -334,10 +263,41 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         check_is_fitted(self)
         X = validate_features(self, X, reset=False)
-        return self._threshold(hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_))
+        return self._threshold(self._project(X))
+
+    def _project(self, X):
+        # Fitted state only: ``n_bits`` may have been set to another value
+        # since fit, and the hashes must agree with the thresholds.
+        n_bits = len(self.threshold_)
+        return hashed_projection(X, self.seed_, n_bits, self.n_slots_, self.weights_)
 
     def _threshold(self, Z):
         return (Z > self.threshold_).astype(self.dtype, copy=False)
+
+    def _use_trained_weights(self, weights, threshold):
+        """Adopt shared weights and thresholds trained for this projection.
+
+        ``ProjectionNetClassifier(projection="trained")`` trains, through
+        the sign, one of ``weights`` for each ±1 entry of this projection
+        (chosen by a hash, as in HashedNets) and the per-bit thresholds;
+        this is how they enter the fitted projector.
+
+        Parameters
+        ----------
+        weights : ndarray of shape (n_weights,) or a compact form
+            The shared weights, in any form of :mod:`sklearn_pnet._storage`.
+        threshold : ndarray of shape (n_bits,)
+            The trained thresholds.
+
+        Returns
+        -------
+        self : object
+            The projector, now the trained projection.
+        """
+        check_is_fitted(self)
+        self.weights_ = weights
+        self.threshold_ = np.asarray(threshold, dtype=np.float32)
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,7 +2,7 @@
 
 import torch
 
-from sklearn_pnet._networks import straight_through_bits
+from sklearn_pnet._torch_pnet import straight_through_bits
 
 
 def test_bits_are_the_signs():

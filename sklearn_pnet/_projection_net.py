@@ -6,18 +6,23 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _compact, _hashing
+from . import _hashing
 from ._base import BaseNetClassifier, layer_sizes, to_numpy
+from ._inference import forward, softmax
+from ._lsh_projector import LSHProjector, auto_density
+from ._storage import store_bias, store_weights
 from ._validation import validate_features
-from .projection import LSHProjector
 
 __all__ = ["ProjectionNetClassifier"]
+
+# Bits each input feature touches, at least, in a trained projection with
+# density="auto": a trained projection makes good use of more connections
+# (benchmarks/VALIDATION.md, "density").
+TRAINED_MIN_SLOTS = 16
 
 
 def _check_loss_weights(loss_weights):
@@ -31,8 +36,8 @@ def _check_loss_weights(loss_weights):
     return weights
 
 
-def _teacher_is_kept(estimator):
-    return estimator.keep_teacher
+def _has_teacher(estimator):
+    return hasattr(estimator, "teacher_")
 
 
 class ProjectionNetClassifier(BaseNetClassifier):
@@ -325,96 +330,49 @@ class ProjectionNetClassifier(BaseNetClassifier):
         self.device = device
         self.keep_teacher = keep_teacher
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Train the teacher and the student jointly.
+    def _prepare(self, X, y, sample_weight, rng, warm):
+        """The projector (new, or the fitted one when warm) and the data:
+        precomputed bits for a random projection, raw rows for a trained
+        one, which the student projects itself at every batch."""
+        from ._training import TrainingData
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input stays sparse: the teacher's first
-            layer multiplies CSR batches directly.
-
-        y : array-like of shape (n_samples,)
-            Target labels, of any type :func:`numpy.unique` can sort.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in every term of the loss. Samples of
-            weight 0 are left out.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        warm = self.warm_start and hasattr(self, "coefs_")
-        X, y, sample_weight = self._check_training_data(X, y, sample_weight, warm)
-        loss_weights = _check_loss_weights(self.loss_weights)
-        hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        rng = check_random_state(self.random_state)
-        if not warm:
-            self.projector_ = LSHProjector(
+        _check_loss_weights(self.loss_weights)
+        layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        trained = self.projection == "trained"
+        if warm:
+            projector = self.projector_
+            if self.n_bits != projector.n_bits or trained != (projector.weights_ is not None):
+                raise ValueError(
+                    "warm_start needs the same n_bits and projection as the fitted "
+                    f"model (n_bits={projector.n_bits}); set warm_start=False "
+                    "to train a new model."
+                )
+            bits = None if trained else projector.transform(X)
+        else:
+            projector = LSHProjector(
                 self.n_bits,
                 density=self._density(X.shape[1]),
                 center=self.center,
                 random_state=int(rng.randint(_hashing.MAX_SEED, dtype=np.int64)),
             )
-            self.projector_.fit(X, sample_weight=sample_weight)
-        elif self.n_bits != self.projector_.n_bits or (self.projection == "trained") != (
-            self.projector_.weights_ is not None
-        ):
-            raise ValueError(
-                "warm_start needs the same n_bits and projection as the fitted "
-                f"model (n_bits={self.projector_.n_bits}); set warm_start=False "
-                "to train a new model."
-            )
-
-        # Torch-backed modules are imported here: predicting never needs them.
-        from ._networks import student_weights
-        from ._training import TrainingData
-
-        trained_projection = self.projection == "trained"
-        # A random projection is computed once; a trained one every batch.
-        bits = None if trained_projection else self.projector_.transform(X)
-        teacher, student = self._train(
-            TrainingData(X, bits, y, sample_weight),
-            lambda: self._networks(X, hidden, loss_weights, warm),
-            rng,
-            warm,
-            loss_weights=loss_weights,
-            temperature=self.temperature,
-            sparsity=self.sparsity,
-        )
-        coefs, intercepts = student_weights(student.mlp)
-        self.coefs_ = [self._store(coef, pruned=self.sparsity > 0) for coef in coefs]
-        self.intercepts_ = [self._store_bias(intercept) for intercept in intercepts]
-        if trained_projection:
-            self.projector_.weights_ = self._store(to_numpy(student.projection.weight))
-            self.projector_.threshold_ = to_numpy(student.projection.threshold)
-        if self.keep_teacher and teacher is not None:
-            self.teacher_ = teacher.cpu().eval()
-        elif hasattr(self, "teacher_"):
-            del self.teacher_
-        return self
+            if trained:
+                bits = None
+                projector.fit(X, sample_weight=sample_weight)
+            else:
+                bits = projector.fit_transform(X, sample_weight=sample_weight)
+        return TrainingData(X, bits, y, sample_weight), {"projector_": projector}
 
     def _density(self, n_features):
-        """``density``, with "auto" resolved for a trained projection.
-
-        A random projection of sparse text is best with each feature in one
-        bit, as "auto" (``1 / sqrt(n_features)``) gives; a trained one gains
-        from more slots, at a cost proportional to the slots, so it gets at
-        least 16. 4-topic 20 Newsgroups, 256 bits, validation accuracy with
-        1, 4, 16 and 64 slots: 87.0%, 90.4%, 94.4%, 94.4%
-        (``benchmarks/VALIDATION.md``).
-        """
+        """``density``, with "auto" resolved: a trained projection gets at
+        least :data:`TRAINED_MIN_SLOTS` bits per feature."""
         if self.density != "auto" or self.projection == "random":
             return self.density
-        return float(min(1.0, max(1.0 / np.sqrt(n_features), 16 / self.n_bits)))
+        return auto_density(n_features, self.n_bits, TRAINED_MIN_SLOTS)
 
-    def _networks(self, X, hidden, loss_weights, warm):
+    def _networks(self, X, prepared, warm, n_classes):
         """The teacher (None if no loss term needs it) and the student, new
         or, with ``warm``, restored from the fitted attributes."""
-        from ._networks import (
+        from ._torch_pnet import (
             HashedProjection,
             Student,
             load_student_weights,
@@ -422,10 +380,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
             teacher_mlp,
         )
 
-        n_classes = len(self.classes_)
+        projector = prepared["projector_"]
+        hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         projection = None
         if self.projection == "trained":
-            projector = self.projector_
             projection = HashedProjection(
                 projector.seed_,
                 projector.n_features_in_,
@@ -439,30 +397,74 @@ class ProjectionNetClassifier(BaseNetClassifier):
         student = Student(mlp(self.n_bits, hidden, n_classes), projection)
         if warm:
             load_student_weights(student.mlp, self.coefs_, self.intercepts_)
+        loss_weights = _check_loss_weights(self.loss_weights)
         teacher = None
         if loss_weights[0] or loss_weights[1]:
             if warm and hasattr(self, "teacher_"):
                 teacher = self.teacher_
             elif self.teacher is not None:
-                teacher = self.teacher(self.n_features_in_, n_classes)
+                teacher = self.teacher(X.shape[1], n_classes)
             else:
                 teacher_hidden = layer_sizes(
                     self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes"
                 )
                 teacher = teacher_mlp(
-                    self.n_features_in_, teacher_hidden, n_classes, sparse_input=sp.issparse(X)
+                    X.shape[1], teacher_hidden, n_classes, sparse_input=sp.issparse(X)
                 )
         return teacher, student
 
+    def _loss(self):
+        from functools import partial
+
+        from ._training import joint_loss
+
+        return partial(
+            joint_loss,
+            loss_weights=_check_loss_weights(self.loss_weights),
+            temperature=self.temperature,
+        )
+
+    def _post_training(self, trainer, train, validation, history):
+        """Magnitude pruning, then fine-tuning of the weights left for
+        ``max(1, max_iter // 10)`` epochs (the stopping rule starts afresh
+        from the pruned model)."""
+        if self.sparsity > 0:
+            trainer.prune(self.sparsity)
+            history = trainer.fit(
+                train, validation, history, max_iter=max(1, self.max_iter // 10), warn=False
+            )
+        return history
+
+    def _fitted_weights(self, teacher, student, prepared):
+        from ._torch_pnet import student_weights
+
+        coefs, intercepts = student_weights(student.mlp)
+        fitted = {
+            "coefs_": [self._store(coef, pruned=self.sparsity > 0) for coef in coefs],
+            "intercepts_": [store_bias(b, self.weight_dtype) for b in intercepts],
+        }
+        if self.projection == "trained":
+            prepared["projector_"]._use_trained_weights(
+                self._store(to_numpy(student.projection.weight)),
+                to_numpy(student.projection.threshold),
+            )
+        if self.keep_teacher and teacher is not None:
+            fitted["teacher_"] = teacher.cpu().eval()
+        return fitted
+
+    def _store(self, values, pruned=False):
+        return store_weights(values, self.weight_dtype, self.weight_clusters, pruned)
+
     def _logits(self, X):
         bits = self.projector_.transform(X)
-        return _compact.forward(bits, self.coefs_, self.intercepts_)
+        return forward(bits, self.coefs_, self.intercepts_)
 
-    @available_if(_teacher_is_kept)
+    @available_if(_has_teacher)
     def teacher_predict_proba(self, X):
         """Class probabilities from the kept teacher (needs torch).
 
-        Only available with ``keep_teacher=True``.
+        Only available when a teacher is kept (``keep_teacher=True``, until
+        :meth:`trim_for_prediction`).
 
         Parameters
         ----------
@@ -476,19 +478,20 @@ class ProjectionNetClassifier(BaseNetClassifier):
         """
         import torch
 
-        from ._networks import to_tensor
+        from ._torch_common import to_tensor
 
         check_is_fitted(self, "teacher_")
         X = validate_features(self, X, reset=False)
         with torch.no_grad():
             logits = self.teacher_(to_tensor(X, "cpu")).double().numpy()
-        return _compact.softmax(logits)
+        return softmax(logits)
 
-    @available_if(_teacher_is_kept)
+    @available_if(_has_teacher)
     def teacher_predict(self, X):
         """Predict with the kept teacher (needs torch).
 
-        Only available with ``keep_teacher=True``.
+        Only available when a teacher is kept (``keep_teacher=True``, until
+        :meth:`trim_for_prediction`).
 
         Parameters
         ----------

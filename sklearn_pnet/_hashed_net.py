@@ -5,12 +5,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from . import _compact, _hashing
+from . import _hashing
 from ._base import BaseNetClassifier, layer_sizes, to_numpy
+from ._inference import hashed_forward
+from ._storage import store_bias, store_weights
 
 __all__ = ["HashedNetClassifier"]
 
@@ -249,69 +249,64 @@ class HashedNetClassifier(BaseNetClassifier):
         self.weight_clusters = weight_clusters
         self.device = device
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Train the shared weights of the hashed network.
+    def _prepare(self, X, y, sample_weight, rng, warm):
+        """The layers' sizes, real weights and hash seeds (new, or the
+        fitted ones when warm), and the data: raw rows, dense or CSR."""
+        from ._training import TrainingData
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input stays sparse: each batch hashes the
-            rows of its own non-zero columns only.
-
-        y : array-like of shape (n_samples,)
-            Target labels, of any type :func:`numpy.unique` can sort.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss. Samples of weight 0 are
-            left out.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        warm = self.warm_start and hasattr(self, "weights_")
-        X, y, sample_weight = self._check_training_data(X, y, sample_weight, warm)
         hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        sizes = (X.shape[1], *hidden, len(self.classes_))
+        sizes = (X.shape[1], *hidden, len(np.unique(y)))
         n_weights = [
             _n_weights(n_in, n_out, self.compression, self.hash_bias)
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         ]
-        rng = check_random_state(self.random_state)
         if warm:
             self._check_warm_start(sizes, n_weights)
+            seeds = self.seeds_
         else:
-            self.seeds_ = _layer_seeds(rng, len(n_weights))
-
-        # Torch-backed modules are imported here: predicting never needs them.
-        from ._networks import hashed_mlp
-        from ._training import TrainingData
-
-        def make_networks():
-            network = hashed_mlp(
-                sizes[0], sizes[1:-1], sizes[-1], n_weights, self.seeds_, self.hash_bias
-            )
-            if warm:
-                for layer, weight, intercept in zip(
-                    _hashed_layers(network), self.weights_, self.intercepts_
-                ):
-                    layer.load_numpy(np.asarray(weight), intercept)
-            return None, network  # no teacher
-
+            seeds = _layer_seeds(rng, len(n_weights))
         # bits=None: the network gets the raw rows, dense or CSR.
         data = TrainingData(X, None, y, sample_weight)
-        _, network = self._train(data, make_networks, rng, warm)
-        layers = _hashed_layers(network)
-        self.weights_ = [self._store(to_numpy(layer.weight)) for layer in layers]
-        self.intercepts_ = [
-            None if layer.bias is None else self._store_bias(to_numpy(layer.bias))
-            for layer in layers
-        ]
-        self.layer_sizes_ = sizes
-        self.n_weights_ = n_weights
-        return self
+        return data, {"seeds_": seeds, "layer_sizes_": sizes, "n_weights_": n_weights}
+
+    def _networks(self, X, prepared, warm, n_classes):
+        """No teacher; the hashed MLP, restored from the fitted weights when
+        warm."""
+        from ._torch_hashednet import hashed_mlp
+
+        sizes = prepared["layer_sizes_"]
+        network = hashed_mlp(
+            sizes[0],
+            sizes[1:-1],
+            sizes[-1],
+            prepared["n_weights_"],
+            prepared["seeds_"],
+            self.hash_bias,
+        )
+        if warm:
+            for layer, weight, intercept in zip(
+                _hashed_layers(network), self.weights_, self.intercepts_
+            ):
+                layer.load_numpy(np.asarray(weight), intercept)
+        return None, network
+
+    def _loss(self):
+        from ._training import student_loss
+
+        return student_loss
+
+    def _fitted_weights(self, teacher, student, prepared):
+        layers = _hashed_layers(student)
+        return {
+            "weights_": [
+                store_weights(to_numpy(layer.weight), self.weight_dtype, self.weight_clusters)
+                for layer in layers
+            ],
+            "intercepts_": [
+                None if layer.bias is None else store_bias(to_numpy(layer.bias), self.weight_dtype)
+                for layer in layers
+            ],
+        }
 
     def _check_warm_start(self, sizes, n_weights):
         fitted = (self.layer_sizes_, self.n_weights_, self.intercepts_[0] is None)
@@ -324,12 +319,12 @@ class HashedNetClassifier(BaseNetClassifier):
             )
 
     def _logits(self, X):
-        return _compact.hashed_forward(
+        return hashed_forward(
             X, self.weights_, self.intercepts_, self.seeds_, self.layer_sizes_[1:]
         )
 
 
 def _hashed_layers(network):
-    from ._networks import HashedLinear
+    from ._torch_hashednet import HashedLinear
 
     return [m for m in network if isinstance(m, HashedLinear)]

@@ -8,9 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from sklearn_pnet import LSHProjector
-from sklearn_pnet import _compact
-from sklearn_pnet import projection as projection_module
+from sklearn_pnet import LSHProjector, _inference
 
 
 @pytest.fixture
@@ -46,7 +44,7 @@ def test_projection_matches_its_entries_summed_one_by_one(sparse_X, n_slots, n_w
         np.add.at(P, (np.repeat(np.arange(D), n_slots), bits.ravel()), values.ravel())
     expected = sparse_X.toarray() @ P
     for X in (sparse_X, sparse_X.toarray()):
-        Z = projection_module.hashed_projection(X, seed, n_bits, n_slots, weights)
+        Z = _inference.hashed_projection(X, seed, n_bits, n_slots, weights)
         np.testing.assert_allclose(Z, expected, atol=1e-5)
 
 
@@ -133,7 +131,7 @@ def test_wide_sparse_input_is_never_densified(density, make_csr):
 
 def test_dense_blocks_give_the_same_result_whatever_their_size(sparse_X, monkeypatch):
     expected = LSHProjector(100, density=1.0, random_state=0).fit(sparse_X)
-    monkeypatch.setattr(_compact, "BLOCK_ENTRIES", 1000)
+    monkeypatch.setattr(_inference, "BLOCK_ENTRIES", 1000)
     small_blocks = LSHProjector(100, density=1.0, random_state=0).fit(sparse_X)
     np.testing.assert_allclose(expected.threshold_, small_blocks.threshold_, rtol=1e-6)
     np.testing.assert_array_equal(
@@ -192,3 +190,28 @@ def test_wrong_number_of_features_and_bits():
         projector.transform(np.ones((2, 3)))
     with pytest.raises(ValueError, match="n_bits"):
         LSHProjector(0).fit(np.ones((3, 4)))
+
+
+def test_transform_uses_the_fitted_state_only(run_without_torch):
+    # Setting n_bits after fit (and failing to refit) must not reach the
+    # kernels: they once wrote outside an array, and the process died in
+    # the next garbage collection.
+    out = run_without_torch(
+        """
+        import gc
+        import numpy as np
+        from sklearn_pnet import LSHProjector
+        X = np.random.RandomState(0).rand(30, 5)
+        p = LSHProjector(n_bits=32, random_state=0).fit(X)
+        bits = p.transform(X)
+        p.set_params(n_bits=0)
+        try:
+            p.fit(X)
+        except ValueError as exc:
+            print("refused:", type(exc).__name__)
+        np.testing.assert_array_equal(p.transform(X), bits)
+        gc.collect()
+        print("alive")
+        """
+    )
+    assert "refused: InvalidParameterError" in out and "alive" in out

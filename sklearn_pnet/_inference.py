@@ -1,0 +1,262 @@
+"""Numpy-only inference: every kernel that prediction runs.
+
+- the hashed projection of dense or CSR input (:func:`hashed_projection`),
+  which :class:`~sklearn_pnet.LSHProjector` thresholds into bits;
+- the forward pass of a ReLU MLP stored in any compact form
+  (:func:`forward`) and the softmax;
+- HashedNets' layers (:func:`hashed_matmul`, :func:`hashed_forward`).
+
+Matrices that are defined by a hash (a projection's rows, a hashed layer's
+virtual weights) are formed a block of rows at a time and, for sparse
+input, only for the columns present, so memory stays bounded whatever the
+number of input features. Nothing here imports torch.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._hashing import hashed_buckets, projection_structure
+from ._storage import matmul, take
+
+# Entries of a computed matrix (a projection's or a hashed layer's rows)
+# formed at once: 2 MB of float64, plus the hashing's temporaries.
+BLOCK_ENTRIES = 2**18
+
+
+def present_columns(X):
+    """The columns a CSR matrix uses, and the matrix renumbered on them.
+
+    Returns ``(features, X_present)``: the sorted column indices present and
+    ``X`` restricted to them, as CSR with columns ``0 .. u-1`` (sharing
+    ``X``'s data). A mask of the columns costs one byte per column, not a
+    sort of the non-zeros.
+    """
+    X = sp.csr_matrix(X)
+    used = np.zeros(X.shape[1], dtype=bool)
+    used[X.indices] = True
+    features = np.flatnonzero(used)
+    columns = (np.cumsum(used, dtype=np.int32) - 1)[X.indices]
+    X = sp.csr_matrix((X.data, columns, X.indptr), shape=(X.shape[0], len(features)))
+    return features, X
+
+
+def blockwise_matmul(X, features, rows, n_out):
+    """``X @ M[features]`` for a matrix ``M`` computed, never stored.
+
+    ``rows(feature_block)`` returns the rows of ``M`` for a block of
+    features; blocks hold at most ``BLOCK_ENTRIES`` entries, so memory is
+    bounded whatever the number of features. ``X`` is dense, or sparse
+    with one column per entry of ``features`` (see :func:`present_columns`).
+    """
+    if sp.issparse(X):
+        X = X.tocsc()  # cheap blocks of columns
+    dtype = np.result_type(X.dtype, np.float32)
+    out = np.zeros((X.shape[0], n_out), dtype=dtype)
+    step = max(1, BLOCK_ENTRIES // n_out)
+    for start in range(0, len(features), step):
+        block = slice(start, start + step)
+        out += X[:, block] @ rows(features[block]).astype(dtype, copy=False)
+    return out
+
+
+def projection_entries(seed, features, n_bits, n_slots, weights, n_features):
+    """Bits (None when dense) and values of the projection rows of
+    ``features``: hashed signs, times the shared weights if trained."""
+    n_weights = None if weights is None else weights.shape[0]
+    bits, values, buckets = projection_structure(
+        seed, features, n_bits, n_slots, n_weights, n_features
+    )
+    if weights is not None:
+        values = values * take(weights, buckets)
+    return bits, values
+
+
+def hashed_projection(X, seed, n_bits, n_slots, weights=None):
+    """Project ``X`` on the hashed directions, before thresholding.
+
+    Parameters
+    ----------
+    X : {ndarray, csr_matrix} of shape (n_samples, n_features)
+        Numeric input.
+    seed : int
+        Seed of the hash, in ``[0, 2**32)``.
+    n_bits : int
+        Number of projections.
+    n_slots : int or None
+        Bits each feature is added to (sparse projection), or None for the
+        dense projection.
+    weights : ndarray of shape (n_weights,) or a compact form, default=None
+        Shared weights multiplying the ±1 entries (a trained projection);
+        None for the random ±1 projection. Any form of
+        :mod:`sklearn_pnet._storage` (float16, int8, k-means) works.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_bits)
+        ``Z[i, k] = <X[i], p_k>``.
+    """
+    n_features = X.shape[1]
+    if n_slots is None:
+        # Dense: rows computed a block of features at a time, and for sparse
+        # input only for the columns present, so that a 1M-column input
+        # with few distinct columns costs no more than a small one.
+        if sp.issparse(X):
+            features, X = present_columns(X)
+        else:
+            features = np.arange(n_features)
+        return blockwise_matmul(
+            X,
+            features,
+            lambda rows: projection_entries(seed, rows, n_bits, None, weights, n_features)[1],
+            n_bits,
+        )
+    if not sp.issparse(X):
+        bits, values = projection_entries(
+            seed, np.arange(n_features), n_bits, n_slots, weights, n_features
+        )
+        block = sp.csr_matrix(
+            (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
+            shape=(n_features, n_bits),
+        )
+        return np.asarray(X @ block)
+    # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
+    # feature j; densifying that CSR matrix sums the entries of each bit, so
+    # the whole projection costs O(nnz * n_slots) with no matrix product.
+    # float32 and int32 halve the memory traffic of these nnz * n_slots
+    # arrays, which is what the time goes to.
+    X = sp.csr_matrix(X)
+    features, X_present = present_columns(X)
+    columns = X_present.indices
+    bits, values = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
+    values = X.data.astype(np.float32)[:, None] * values[columns]
+    Z = sp.csr_matrix(
+        (values.ravel(), bits.astype(np.int32)[columns].ravel(), X.indptr * n_slots),
+        shape=(X.shape[0], n_bits),
+    )
+    return Z.toarray()
+
+
+def forward(X, coefs, intercepts):
+    """Logits of a ReLU MLP given as scikit-learn-style weight lists.
+
+    Computed in float64 whatever the stored form, so that a row's output
+    does not depend on which other rows share the call.
+    """
+    activation = np.asarray(X, dtype=np.float64)
+    last = len(coefs) - 1
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+        activation = matmul(activation, coef)
+        activation += intercept
+        if i < last:
+            np.maximum(activation, 0.0, out=activation)
+    return activation
+
+
+def softmax(logits):
+    """Row-wise softmax, stable for large logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+# HashedNets (Chen et al., 2015): layers whose virtual weight matrix
+# V[i, j] = xi(i, j) * w[h(i, j)] is recomputed from a seed and the real
+# weights w, a block of rows at a time, so it is never stored or held whole.
+
+
+def hashed_rows(weights, seed, rows, n_out):
+    """Rows ``rows`` of a hashed layer's virtual matrix.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_weights,) or a compact form
+        The layer's real weights (float32, float16, int8 or k-means).
+    seed : int
+        The layer's hash seed.
+    rows : array-like of int
+        Input features (rows of the virtual matrix).
+    n_out : int
+        Number of output units (columns).
+
+    Returns
+    -------
+    virtual : ndarray of shape (len(rows), n_out)
+        ``xi(i, j) * weights[h(i, j)]``, in float32 (float64 for float64
+        weights).
+    """
+    buckets, signs = hashed_buckets(seed, rows, n_out, weights.shape[0])
+    return signs * take(weights, buckets)
+
+
+def hashed_matmul(X, weights, seed, n_out):
+    """``X @ V`` for the virtual matrix ``V`` of a hashed layer.
+
+    ``V`` is formed a block of rows at a time; for sparse ``X`` only the
+    rows of the columns present are, so the cost follows the non-zeros, not
+    the number of features.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_in)
+        Input of the layer.
+    weights : ndarray of shape (n_weights,) or a compact form
+        The layer's real weights.
+    seed : int
+        The layer's hash seed.
+    n_out : int
+        Number of output units.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_out)
+        In the result type of ``X``'s dtype and float32.
+    """
+    if sp.issparse(X):
+        features, X = present_columns(X)
+    else:
+        features = np.arange(X.shape[1])
+    return blockwise_matmul(
+        X, features, lambda rows: hashed_rows(weights, seed, rows, n_out), n_out
+    )
+
+
+def hashed_forward(X, weights, intercepts, seeds, n_outputs):
+    """Logits of a ReLU MLP of hashed layers.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Input.
+    weights : list of arrays
+        Real weights of each layer, in any compact form.
+    intercepts : list of (ndarray or None)
+        Biases of each layer, or None where they are hashed: then bias
+        ``j`` is the virtual entry ``(n_in, j)``, that of a constant input.
+    seeds : list of int
+        Hash seed of each layer.
+    n_outputs : list of int
+        Output units of each layer.
+
+    Returns
+    -------
+    logits : ndarray of float64, shape (n_samples, n_outputs[-1])
+        Computed in float64 whatever the stored form, so that a row's
+        output does not depend on which other rows share the call.
+    """
+    if sp.issparse(X):
+        activation = X.astype(np.float64, copy=False)
+    else:
+        activation = np.asarray(X, dtype=np.float64)
+    last = len(weights) - 1
+    for i, (w, intercept, seed, n_out) in enumerate(zip(weights, intercepts, seeds, n_outputs)):
+        n_in = activation.shape[1]
+        activation = hashed_matmul(activation, w, seed, n_out)
+        if intercept is None:
+            intercept = hashed_rows(w, seed, [n_in], n_out)[0]
+        activation += intercept
+        if i < last:
+            np.maximum(activation, 0.0, out=activation)
+    return activation

@@ -1,0 +1,215 @@
+"""The contract both classifiers keep, one test for each, parametrized over
+``ProjectionNetClassifier`` and ``HashedNetClassifier``."""
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from sklearn_pnet import HashedNetClassifier, ProjectionNetClassifier
+
+# Short trainings stop at max_iter on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+FAST = {
+    ProjectionNetClassifier: dict(
+        n_bits=64, teacher_hidden_layer_sizes=(32,), max_iter=30, random_state=0
+    ),
+    HashedNetClassifier: dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0),
+}
+
+
+@pytest.fixture(params=list(FAST), ids=lambda cls: cls.__name__)
+def make(request):
+    """A factory of the classifier under test with fast settings."""
+    cls = request.param
+
+    def make(**params):
+        return cls(**{**FAST[cls], **params})
+
+    return make
+
+
+@pytest.fixture(params=list(FAST), ids=lambda cls: cls.__name__)
+def fitted(request, digits):
+    X_train, _, y_train, _ = digits
+    return request.param(**FAST[request.param]).fit(X_train, y_train)
+
+
+def test_learns_digits(fitted, digits):
+    _, X_test, _, y_test = digits
+    assert fitted.score(X_test, y_test) > 0.85
+    proba = fitted.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(X_test))
+    assert fitted.decision_function(X_test).shape == (len(X_test), 10)
+    assert fitted.n_iter_ == len(fitted.loss_curve_) <= 30
+    assert fitted.loss_curve_[-1] < fitted.loss_curve_[0] / 2
+
+
+def test_fitted_model_holds_no_torch_object(fitted):
+    def modules(value):
+        if isinstance(value, (list, tuple)):
+            return {m for v in value for m in modules(v)}
+        return {type(value).__module__.split(".")[0]}
+
+    kinds = {m for v in vars(fitted).values() for m in modules(v)}
+    assert "torch" not in kinds
+    assert kinds <= {"numpy", "builtins", "sklearn_pnet"}
+
+
+def test_loaded_model_predicts_identically_without_torch(
+    fitted, digits, tmp_path, run_without_torch
+):
+    _, X_test, _, _ = digits
+    joblib.dump(fitted, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", X_test)
+    np.save(tmp_path / "proba.npy", fitted.predict_proba(X_test))
+    out = run_without_torch(
+        f"""
+        import joblib, numpy as np, scipy.sparse as sp
+        clf = joblib.load({str(tmp_path / "model.joblib")!r})
+        X = np.load({str(tmp_path / "X.npy")!r})
+        expected = np.load({str(tmp_path / "proba.npy")!r})
+        np.testing.assert_array_equal(clf.predict_proba(X), expected)
+        np.testing.assert_allclose(clf.predict_proba(sp.csr_matrix(X)), expected, atol=1e-12)
+        clf.predict(X); clf.decision_function(X); clf.score(X, clf.predict(X))
+        try:
+            clf.fit(X, clf.predict(X))
+        except ImportError as exc:
+            print(exc)
+        """
+    )
+    # Training without torch says which extra to install.
+    assert "pip install 'sklearn-pnet[torch]'" in out
+
+
+def test_same_random_state_same_model(make, digits):
+    X_train, X_test, y_train, _ = digits
+    a = make(max_iter=5).fit(X_train, y_train)
+    b = make(max_iter=5).fit(X_train, y_train)
+    c = make(max_iter=5, random_state=1).fit(X_train, y_train)
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    assert not np.array_equal(a.predict_proba(X_test), c.predict_proba(X_test))
+
+
+def test_sample_weight(make, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=10).fit(X_train, y_train, sample_weight=np.where(y_train == 3, 0.0, 1.0))
+    dropped = make(max_iter=10).fit(X_train[y_train != 3], y_train[y_train != 3])
+    # Weight 0 is the same as leaving the samples out, class 3 included.
+    assert 3 not in clf.classes_
+    np.testing.assert_array_equal(clf.predict_proba(X_test), dropped.predict_proba(X_test))
+    plain = make(max_iter=10).fit(X_train, y_train)
+    heavy = make(max_iter=10).fit(X_train, y_train, sample_weight=np.where(y_train == 3, 20.0, 1.0))
+    assert (heavy.predict(X_test) == 3).sum() > (plain.predict(X_test) == 3).sum()
+
+
+def test_labels_of_any_type(make):
+    X, y = make_classification(200, 8, n_classes=3, n_informative=4, random_state=0)
+    labels = np.array(["ham", "eggs", "spam"])[y]
+    clf = make(max_iter=5).fit(X, labels)
+    assert clf.classes_.tolist() == ["eggs", "ham", "spam"]
+    assert set(clf.predict(X)) <= set(labels)
+    binary = make(max_iter=5).fit(X, y == 1)
+    assert binary.decision_function(X).shape == (200,)
+    assert binary.predict(X).dtype == bool
+
+
+def test_warm_start_continues(make, digits):
+    X_train, _, y_train, _ = digits
+    clf = make(max_iter=3, warm_start=True).fit(X_train, y_train)
+    hashes = clf.get_params()["random_state"], _hash_state(clf)
+    first_loss = clf.loss_curve_[-1]
+    clf.fit(X_train, y_train)
+    assert clf.n_iter_ == 6 and len(clf.loss_curve_) == 6
+    assert (clf.random_state, _hash_state(clf)) == hashes
+    assert clf.loss_curve_[-1] < first_loss
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X_train[y_train < 5], y_train[y_train < 5])
+
+
+def _hash_state(clf):
+    """What defines the hashes of a fitted model: they must not change
+    with warm_start."""
+    if hasattr(clf, "projector_"):
+        return clf.projector_.seed_
+    return tuple(clf.seeds_)
+
+
+def test_early_stopping_keeps_the_best_epoch(make, digits):
+    X_train, _, y_train, _ = digits
+    clf = make(early_stopping=True, n_iter_no_change=3).fit(X_train, y_train)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_verbose_prints_one_line_per_epoch(make, digits, capsys):
+    X_train, _, y_train, _ = digits
+    make(max_iter=3, verbose=True).fit(X_train, y_train)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 3
+    assert "student accuracy" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.array([[1.0, np.nan], [0, 1]]), [0, 1], "NaN"),
+        (np.array([[1.0, np.inf], [0, 1]]), [0, 1], "infinity"),
+        (np.zeros((0, 2)), [], "0 sample"),
+        (np.ones((4, 2)), [1, 1, 1, 1], "only one class"),
+        (np.array([["a", "b"], ["c", "d"]]), [0, 1], "vectorizer"),
+        (["some text", "more text"], [0, 1], "vectorizer"),
+        (np.ones((3, 2)), [0, 1], "inconsistent numbers of samples"),
+    ],
+)
+def test_bad_training_input_is_named(make, X, y, match):
+    with pytest.raises(ValueError, match=match):
+        make().fit(X, y)
+
+
+def test_wrong_number_of_features_at_predict(fitted):
+    name = type(fitted).__name__
+    with pytest.raises(ValueError, match=f"5 features, but {name} is expecting 64"):
+        fitted.predict(np.ones((2, 5)))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(hidden_layer_sizes=(0,)),
+        dict(validation_fraction=0.999, early_stopping=True),
+        dict(max_iter=0),
+    ],
+    ids=["hidden_layer_sizes", "validation_fraction", "max_iter"],
+)
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(make, digits, bad):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3).fit(X_train, y_train)
+    before, state = clf.predict_proba(X_test), dict(vars(clf))
+    # Different data too: a refit must not half-adopt its n_features_in_.
+    with pytest.raises(ValueError):
+        clf.set_params(**bad).fit(X_train[:, :10], y_train)
+    assert vars(clf).keys() == state.keys()
+    assert clf.n_features_in_ == 64
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
+
+
+def test_trim_for_prediction_keeps_predictions(fitted, digits):
+    _, X_test, _, _ = digits
+    before = fitted.predict_proba(X_test)
+    trimmed = clone(fitted).set_params(max_iter=1)
+    vars(trimmed).update(vars(fitted))
+    assert trimmed.trim_for_prediction() is trimmed
+    np.testing.assert_array_equal(trimmed.predict_proba(X_test), before)
+    assert not hasattr(trimmed, "teacher_")
+
+
+def test_sparse_input_predicts_like_dense(fitted, digits):
+    _, X_test, _, _ = digits
+    np.testing.assert_allclose(
+        fitted.predict_proba(sp.csr_matrix(X_test)), fitted.predict_proba(X_test), atol=1e-12
+    )

@@ -1,0 +1,140 @@
+"""Torch trains, numpy predicts: every torch module agrees with its numpy
+twin, so that the model that was trained is the model that predicts."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from sklearn_pnet import LSHProjector, _inference
+from sklearn_pnet._base import to_numpy
+from sklearn_pnet._storage import encode
+from sklearn_pnet._torch_hashednet import HashedLinear, hashed_mlp
+from sklearn_pnet._torch_pnet import HashedProjection, Student, mlp, student_weights
+
+N_FEATURES, N_BITS = 300, 64
+
+
+@pytest.fixture(scope="module")
+def X_sparse():
+    return sp.random(40, N_FEATURES, density=0.05, format="csr", random_state=0)
+
+
+def _projection(n_slots, n_weights, seed=7):
+    """A torch projection whose shared weights and thresholds have moved
+    away from their start (1 and 0), as after training."""
+    torch.manual_seed(0)
+    rng = np.random.RandomState(1)
+    projection = HashedProjection(seed, N_FEATURES, N_BITS, n_slots, n_weights, np.zeros(N_BITS))
+    projection.load_numpy(
+        rng.randn(len(projection.weight)).astype(np.float32), 0.1 * rng.randn(N_BITS)
+    )
+    return projection
+
+
+def _assert_bits_agree(Z_torch, Z_numpy, atol):
+    """Same bits wherever the projection is not within rounding of the
+    threshold (a tie may go either way)."""
+    decided = np.abs(Z_numpy) > atol
+    np.testing.assert_array_equal((Z_torch > 0)[decided], (Z_numpy > 0)[decided])
+    assert decided.mean() > 0.99
+
+
+@pytest.mark.parametrize("n_slots", [None, 1, 4, 16])
+@pytest.mark.parametrize("n_weights", [50, 10**7], ids=["shared", "one-per-entry"])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_trained_projection_agrees_with_numpy(X_sparse, n_slots, n_weights, layout):
+    projection = _projection(n_slots, n_weights)
+    X = X_sparse if layout == "csr" else X_sparse.toarray()
+    with torch.no_grad():
+        Z_torch = projection(X).numpy()
+    weights = to_numpy(projection.weight)
+    threshold = to_numpy(projection.threshold)
+    Z_numpy = _inference.hashed_projection(X, 7, N_BITS, n_slots, weights) - threshold
+    np.testing.assert_allclose(Z_torch, Z_numpy, rtol=1e-5, atol=1e-5)
+    _assert_bits_agree(Z_torch, Z_numpy, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_slots", [None, 1, 4, 16])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_random_projection_is_the_trained_one_at_its_start(X_sparse, n_slots, layout):
+    # Weights of 1: the torch projection starts at the random one.
+    torch.manual_seed(0)
+    threshold = np.random.RandomState(2).randn(N_BITS).astype(np.float32)
+    projection = HashedProjection(7, N_FEATURES, N_BITS, n_slots, 5000, threshold)
+    X = X_sparse if layout == "csr" else X_sparse.toarray()
+    with torch.no_grad():
+        Z_torch = projection(X).numpy()
+    Z_numpy = _inference.hashed_projection(X, 7, N_BITS, n_slots, None) - threshold
+    np.testing.assert_allclose(Z_torch, Z_numpy, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cached", "blocks"])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_hashed_linear_agrees_with_numpy(X_sparse, cache, layout, monkeypatch):
+    if not cache:
+        monkeypatch.setattr(HashedLinear, "cache_entries", 0)
+        monkeypatch.setattr(HashedLinear, "block_entries", 100)
+        monkeypatch.setattr(_inference, "BLOCK_ENTRIES", 100)
+    torch.manual_seed(0)
+    layer = HashedLinear(N_FEATURES, 20, 333, seed=5)
+    X = X_sparse if layout == "csr" else X_sparse.toarray()
+    with torch.no_grad():
+        out = layer(X).numpy()
+    expected = _inference.hashed_matmul(X, to_numpy(layer.weight), 5, 20) + to_numpy(layer.bias)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("hash_bias", [False, True])
+@pytest.mark.parametrize("form", [dict(), dict(dtype="int8"), dict(n_clusters=8)])
+def test_hashed_network_agrees_with_numpy(hash_bias, form):
+    torch.manual_seed(0)
+    network = hashed_mlp(30, (20, 10), 4, [50, 30, 7], [1, 2, 3], hash_bias=hash_bias)
+    layers = [m for m in network if isinstance(m, HashedLinear)]
+    X = np.random.RandomState(0).rand(8, 30)
+    weights = [to_numpy(layer.weight) for layer in layers]
+    intercepts = [None if layer.bias is None else to_numpy(layer.bias) for layer in layers]
+    with torch.no_grad():
+        expected = network(X).numpy()
+    logits = _inference.hashed_forward(X, weights, intercepts, [1, 2, 3], [20, 10, 4])
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    if form:
+        # Compact forms predict from their codes like from the decoded weights.
+        encoded = [encode(w, **form) for w in weights]
+        decoded = [np.asarray(w) for w in encoded]
+        np.testing.assert_allclose(
+            _inference.hashed_forward(X, encoded, intercepts, [1, 2, 3], [20, 10, 4]),
+            _inference.hashed_forward(X, decoded, intercepts, [1, 2, 3], [20, 10, 4]),
+        )
+
+
+@pytest.mark.parametrize("hidden", [(), (16,), (16, 8)])
+def test_student_mlp_agrees_with_numpy(hidden):
+    torch.manual_seed(0)
+    network = mlp(N_BITS, hidden, 5)
+    bits = np.random.RandomState(0).randint(0, 2, size=(30, N_BITS))
+    with torch.no_grad():
+        expected = network(torch.from_numpy(bits.astype(np.float32))).numpy()
+    coefs, intercepts = student_weights(network)
+    np.testing.assert_allclose(
+        _inference.forward(bits, coefs, intercepts), expected, rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("n_slots", [None, 16])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_whole_student_agrees_with_the_fitted_projector(X_sparse, n_slots, layout):
+    # What ProjectionNetClassifier keeps after training: a projector that
+    # adopts the trained weights and thresholds, and the MLP's weights.
+    density = 1.0 if n_slots is None else n_slots / N_BITS
+    projector = LSHProjector(N_BITS, density=density, random_state=0).fit(X_sparse)
+    assert projector.n_slots_ == n_slots
+    projection = _projection(n_slots, 50, seed=projector.seed_)
+    student = Student(mlp(N_BITS, (8,), 3), projection).eval()
+    X = X_sparse if layout == "csr" else X_sparse.toarray()
+    with torch.no_grad():
+        expected = student(X).numpy()
+    projector._use_trained_weights(to_numpy(projection.weight), to_numpy(projection.threshold))
+    coefs, intercepts = student_weights(student.mlp)
+    logits = _inference.forward(projector.transform(X), coefs, intercepts)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
