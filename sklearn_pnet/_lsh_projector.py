@@ -82,8 +82,8 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         (weighted) training mean, instead of at 0. This is centring the
         data without touching it, so sparse input stays sparse. On
         non-negative features it balances bits that would otherwise be
-        nearly constant: worth 14 points of accuracy at 32 bits on digits,
-        nothing measurable at 256 (``benchmarks/VALIDATION.md``).
+        nearly constant, which matters at small bit budgets (evidence:
+        ``benchmarks/VALIDATION.md``, "Defaults").
 
     dtype : numpy dtype, default=np.uint8
         Type of the output array of zeros and ones.

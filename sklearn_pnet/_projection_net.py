@@ -99,13 +99,11 @@ class ProjectionNetClassifier(BaseNetClassifier):
     density : float in (0, 1] or "auto", default="auto"
         Fraction of the bits each input feature contributes to; see
         :class:`LSHProjector`. "auto" is ``1 / sqrt(n_features)`` for the
-        random projection, and at least ``16 / n_bits`` for a trained one,
-        which makes good use of more connections. More slots cost fit and
-        predict time, not bytes (their weights are drawn from the same
-        ``n_weights``): on 20 Newsgroups at 1,024 bits, 128 slots per word
-        (``density=0.125``) scored 2.5 points above 16 on a validation
-        split (``benchmarks/VALIDATION.md``), and predicted from raw text
-        at 0.58 times the speed (``benchmarks/pipeline_speed.py``).
+        random projection, and at least ``16 / n_bits`` (16 bits per
+        feature) for a trained one, which makes good use of more
+        connections. More bits per feature cost fit and predict time, not
+        bytes: their weights are drawn from the same ``n_weights``.
+        Evidence: ``benchmarks/VALIDATION.md``, "Defaults".
 
     center : bool, default=True
         Threshold each bit at the projection of the training mean; see
@@ -163,11 +161,9 @@ class ProjectionNetClassifier(BaseNetClassifier):
     weight_dtype : {"int8", "float16", "float32"}, default="int8"
         How the student's weights (and a trained projection's) are stored
         after training. int8 stores one byte a weight plus a float32 scale
-        per output unit (per 256 weights for the projection); the bits
-        forgive the rounding: on a 4-topic 20 Newsgroups validation split,
-        one fitted model scored 93.9% with float32 weights, 93.9% re-encoded
-        in float16, 94.4% in int8, 94.1% with 16 k-means values a layer
-        and 92.9% with 4 (``benchmarks/VALIDATION.md``).
+        per output unit (per 256 weights for the projection); float16 two
+        bytes a weight. Evidence that the bits forgive the rounding:
+        ``benchmarks/VALIDATION.md``, "Defaults".
 
     weight_clusters : int, default=None
         Weight sharing (Han et al., 2016; Marinò et al., 2020): each layer's
@@ -248,10 +244,14 @@ class ProjectionNetClassifier(BaseNetClassifier):
     >>> from sklearn_pnet import ProjectionNetClassifier
     >>> X, y = load_digits(return_X_y=True)
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    >>> clf = ProjectionNetClassifier(n_bits=128, max_iter=30, random_state=0)
-    >>> clf = clf.fit(X_train, y_train)  # doctest: +SKIP
-    >>> clf.score(X_test, y_test) > 0.85  # doctest: +SKIP
+    >>> clf = ProjectionNetClassifier(
+    ...     n_bits=64, teacher_hidden_layer_sizes=(32,), max_iter=15, random_state=0
+    ... )
+    >>> clf = clf.fit(X_train, y_train)
+    >>> clf.score(X_test, y_test) > 0.85
     True
+    >>> clf.predict(X_test[:3]), clf.predict_proba(X_test[:3]).shape
+    (array([2, 8, 2]), (3, 10))
     """
 
     _parameter_constraints: dict = {
