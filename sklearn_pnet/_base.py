@@ -185,7 +185,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         """
         import torch
 
-        from ._training import Trainer, TrainingHistory, TrainingSettings
+        from ._training import Trainer, TrainingHistory, TrainingSettings, training_threads
 
         validation = None
         if self.early_stopping:
@@ -197,7 +197,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             )
             data, validation = data.subset(train_idx), data.subset(val_idx)
         settings = TrainingSettings.of(self, len(data))
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), training_threads():
             torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
             teacher, student = make_networks()
             if teacher is not None:

@@ -394,6 +394,8 @@ class ProjectionNetClassifier(BaseNetClassifier):
             )
             if warm:
                 projection.load_numpy(projector.weights_, projector.threshold_)
+            if sp.issparse(X):
+                projection.cache_structure(np.unique(X.indices))
         student = Student(mlp(self.n_bits, hidden, n_classes), projection)
         if warm:
             load_student_weights(student.mlp, self.coefs_, self.intercepts_)

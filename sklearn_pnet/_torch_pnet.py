@@ -31,6 +31,12 @@ from ._torch_common import to_tensor
 # projection whose weights start at 1.
 PROJECTION_LR_SCALE = 30.0
 
+# Entries of a trained projection's structure (bit, sign and weight index of
+# each (feature, slot)) kept for the features of the training data, instead
+# of hashing them again at every batch: 9 bytes an entry, 150 MB at most.
+# Beyond, the structure of each batch's features is hashed anew.
+STRUCTURE_CACHE_ENTRIES = 2**24
+
 
 class SparseLinear(nn.Module):
     """``x @ weight + bias`` for wide sparse input, with sparse gradients.
@@ -94,6 +100,7 @@ class HashedProjection(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_weights))
         self.threshold = nn.Parameter(torch.as_tensor(threshold, dtype=torch.float32))
         self._dense_structure = None  # cached for dense input: always all columns
+        self._cached_structure = None  # (feature -> row, structure), see cache_structure
 
     def load_numpy(self, weight, threshold):
         with torch.no_grad():
@@ -110,6 +117,42 @@ class HashedProjection(nn.Module):
             torch.from_numpy(signs).to(device),
             torch.from_numpy(buckets).to(device),
         )
+
+    def cache_structure(self, features):
+        """Hash the structure of ``features`` (the columns a sparse training
+        set uses) once, for every batch to come; returns whether it fits
+        in :data:`STRUCTURE_CACHE_ENTRIES`."""
+        features = np.asarray(features)
+        n_cols = self.n_bits if self.n_slots is None else self.n_slots
+        if len(features) * n_cols > STRUCTURE_CACHE_ENTRIES:
+            return False
+        row_of = np.full(self.n_features, -1, dtype=np.int64)
+        row_of[features] = np.arange(len(features))
+        bits, signs, buckets = self._structure(features)
+        # Compact types: the cache may hold millions of entries.
+        structure = (
+            None if bits is None else bits.to(torch.int32),
+            signs.to(torch.int8),
+            buckets.to(torch.int32),
+        )
+        self._cached_structure = (row_of, structure)
+        return True
+
+    def _structure_of(self, features):
+        """The structure of ``features``: from the cache if it has them all,
+        else hashed now."""
+        if self._cached_structure is not None:
+            row_of, structure = self._cached_structure
+            rows = row_of[features]
+            if len(rows) == 0 or rows.min() >= 0:
+                rows = torch.from_numpy(rows).to(self.weight.device)
+                bits, signs, buckets = (None if t is None else t[rows] for t in structure)
+                return (
+                    None if bits is None else bits.long(),
+                    signs.to(torch.float32),
+                    buckets.long(),
+                )
+        return self._structure(features)
 
     def _rows(self, structure, n_rows):
         """The projection rows as a dense ``(n_rows, n_bits)`` tensor."""
@@ -132,7 +175,7 @@ class HashedProjection(nn.Module):
         columns = X.indices
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         data = torch.from_numpy(np.asarray(X.data, dtype=np.float32)).to(device)
-        structure = self._structure(features)
+        structure = self._structure_of(features)
         if self.n_slots is None:
             X_present = torch.sparse_coo_tensor(
                 torch.from_numpy(np.vstack([rows, columns])),

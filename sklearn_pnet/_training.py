@@ -15,8 +15,10 @@ temperature (Hinton et al., 2015).
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import os
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +52,26 @@ class TrainingData:
             return self.X if idx is None else self.X[idx]
         bits = self.bits if idx is None else self.bits[idx]
         return torch.from_numpy(bits).to(device, torch.float32)
+
+
+@contextmanager
+def training_threads():
+    """Train on one thread, or on what ``OMP_NUM_THREADS`` asks for.
+
+    Mini-batches of a few hundred rows gain little from a second thread,
+    and torch's OpenMP threads spin while they wait: on a machine where
+    another process keeps a core busy, a two-thread fit ran up to 9 times
+    slower than a one-thread fit (``benchmarks/SPEED.md``). A limit set
+    with ``threadpoolctl.threadpool_limits`` is respected too (torch reads
+    it from OpenMP), and torch's own setting is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
