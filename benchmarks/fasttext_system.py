@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import Skip
+from benchmarks.measure import Skip
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VENV = HERE / ".venv-fasttext"

@@ -36,15 +36,17 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
-import sklearn_pnet
-from sklearn_pnet._compact import dumped_size
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/run.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.run does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-import report
-from fasttext_system import DEFAULT_VENV, setup_fasttext
-from measure import Skip, Timer
-from systems import SYSTEMS, Features, Settings
+import sklearn_pnet
+from benchmarks import datasets, report
+from benchmarks.fasttext_system import DEFAULT_VENV, setup_fasttext
+from benchmarks.measure import Skip, Timer
+from benchmarks.systems import SYSTEMS, Features, Settings, dumped_size
 
 HERE = Path(__file__).resolve().parent
 

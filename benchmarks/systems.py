@@ -28,12 +28,14 @@ from sklearn.random_projection import SparseRandomProjection
 from sklearn.svm import LinearSVC
 
 import sklearn_pnet
+from benchmarks.fasttext_system import FastText
+from benchmarks.measure import CaughtWarnings, PeakMemory, Timer, accuracy, best_rows_per_second
 from sklearn_pnet import ProjectionNetClassifier
-from sklearn_pnet._compact import dumped_size
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-from fasttext_system import FastText
-from measure import CaughtWarnings, PeakMemory, Timer, accuracy, best_rows_per_second
+# The one import of the package's size measure in the benchmarks (run.py
+# takes it from here); not in measure.py, which fastText's environment
+# imports without the package.
+from sklearn_pnet._compact import dumped_size
 
 SEED = 0
 

@@ -32,12 +32,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-import sklearn_pnet
-from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/targets.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.targets does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-from measure import best_rows_per_second
+import sklearn_pnet
+from benchmarks import datasets
+from benchmarks.measure import best_rows_per_second
+from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 
 HERE = Path(__file__).resolve().parent
 SEED = 0

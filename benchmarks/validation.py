@@ -24,22 +24,27 @@ training being the same.
 import argparse
 import ast
 import copy
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer
 
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/validation.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.validation does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import datasets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 from sklearn_pnet._compact import encode
-
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
 
 LOADERS = {
     "digits": lambda d: datasets.load("digits", d),

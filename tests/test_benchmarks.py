@@ -6,7 +6,6 @@ data (``../shared/data``) is marked slow.
 
 import csv
 import gzip
-import importlib.util
 import json
 import os
 import struct
@@ -18,21 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import datasets, measure, pipeline_speed, report, systems, targets, validation
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _import(name):
-    """A module of benchmarks/ (not a package), under a name of its own so
-    that it cannot clash with an installed package such as ``datasets``."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # for their imports of each other
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_benchmark(*args, timeout=600):
@@ -115,7 +105,6 @@ def test_whole_quick_suite_on_real_data(tmp_path):
         "--quick", "--data-dir", str(SHARED_DATA), "--out", str(tmp_path), timeout=900
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    datasets = _import("datasets")
     payload = check_outputs(tmp_path, list(datasets.LOADERS))
     text_families = {r["family"] for r in payload["results"] if r["dataset"] == "20news"}
     assert {
@@ -142,7 +131,6 @@ def _write_idx(path, array):
 
 
 def test_mnist_loader_reads_idx_files_of_the_data_dir(tmp_path):
-    datasets = _import("datasets")
     rng = np.random.RandomState(0)
     folder = tmp_path / "mnist"
     folder.mkdir()
@@ -161,7 +149,6 @@ def test_mnist_loader_reads_idx_files_of_the_data_dir(tmp_path):
 
 
 def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
-    datasets = _import("datasets")
     monkeypatch.setenv(datasets.DATA_DIR_VARIABLE, str(tmp_path))
     assert datasets.resolve_data_dir() == tmp_path
     assert datasets.resolve_data_dir("elsewhere") == Path("elsewhere")
@@ -170,7 +157,6 @@ def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
 
 
 def test_latest_split_holds_out_the_latest_documents_of_each_class():
-    datasets, validation = _import("datasets"), _import("validation")
     y = np.array([0] * 5 + [1] * 5)
     order = np.array([50, 10, 40, 20, 30, 5, 4, 3, 2, 1])
     X = np.arange(10).astype(object)
@@ -186,7 +172,6 @@ def test_latest_split_holds_out_the_latest_documents_of_each_class():
 
 
 def test_trec_and_sms_parsers(tmp_path):
-    datasets = _import("datasets")
     trec = tmp_path / "trec.label"
     # TREC is Latin-1: a byte that is not valid UTF-8 must load.
     trec.write_bytes(
@@ -201,7 +186,6 @@ def test_trec_and_sms_parsers(tmp_path):
 
 
 def test_ratios_compare_with_the_reference_of_the_same_dataset():
-    report = _import("report")
     frame = report.results_frame(
         [
             {
@@ -234,7 +218,6 @@ def test_ratios_compare_with_the_reference_of_the_same_dataset():
 
 
 def test_peak_memory_sees_an_allocation():
-    measure = _import("measure")
     with measure.PeakMemory() as memory:
         block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
         del block
@@ -243,7 +226,6 @@ def test_peak_memory_sees_an_allocation():
 
 
 def test_every_registry_entry_has_the_interface():
-    systems = _import("systems")
     names = [system.name for system in systems.SYSTEMS]
     assert len(names) == len(set(names))
     for system in systems.SYSTEMS:
@@ -252,7 +234,6 @@ def test_every_registry_entry_has_the_interface():
 
 
 def test_results_frame_keeps_integer_columns():
-    report = _import("report")
     frame = report.results_frame(
         [{"n_bits": 64, "model_bytes": 10}, {"n_bits": None, "model_bytes": 20}]
     )
@@ -265,8 +246,7 @@ def test_targets_report_marks_goals_and_comparison_points(tmp_path):
     # (goal=None, e.g. the paper's random projection) is only reported.
     from sklearn.linear_model import LogisticRegression
 
-    targets = _import("targets")
-    digits = _import("datasets").load("digits")
+    digits = datasets.load("digits")
     target = targets.TARGETS[0]
     rows = [
         (target, targets._accuracy_target(label, LogisticRegression, digits, goal))
@@ -282,13 +262,12 @@ def test_targets_report_marks_goals_and_comparison_points(tmp_path):
 
 
 def test_pipeline_speed_times_every_pipeline_on_raw_text():
-    speed = _import("pipeline_speed")
     rng = np.random.default_rng(0)
     words = np.array(["apple", "bread", "cloud", "delta", "earth", "flame", "grape", "house"])
     X = [" ".join(rng.choice(words, size=12)) for _ in range(60)]
     y = np.arange(60) % 3
-    models = speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
-    rates = speed.rows_per_second(models, X[:40], y[:40], X[40:])
+    models = pipeline_speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
+    rates = pipeline_speed.rows_per_second(models, X[:40], y[:40], X[40:])
     assert list(rates) == [
         "ProjectionNet, 2 slots per word",
         "ProjectionNet, 8 slots per word",
