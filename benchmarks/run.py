@@ -66,7 +66,7 @@ def parse_args(argv=None):
         "--quick", action="store_true", help="subsampled data, few budgets and epochs"
     )
     parser.add_argument(
-        "--datasets", nargs="+", choices=list(datasets.LOADERS), default=list(datasets.LOADERS)
+        "--datasets", nargs="+", choices=datasets.suite(), default=datasets.suite()
     )
     parser.add_argument(
         "--out", help="output directory (default: benchmarks/, or benchmarks/out/quick/)"
@@ -107,7 +107,6 @@ def make_settings(args):
         settings = Settings(
             quick=True,
             budgets=(64, 720),
-            extra_budgets={"mnist": (100,)},
             max_iter=10,
             early_stopping=False,
             teacher_hidden_layer_sizes=(64,),
@@ -310,7 +309,7 @@ def main(argv=None):
 
     if args.no_fasttext:
         settings.fasttext_skip_reason = "--no-fasttext"
-    elif any(datasets.KINDS[name] == "text" for name in args.datasets):
+    elif any(datasets.DATASETS[name].kind == "text" for name in args.datasets):
         settings.fasttext_python, settings.fasttext_skip_reason = setup_fasttext(
             Path(args.fasttext_venv)
         )

@@ -28,6 +28,7 @@ from sklearn.random_projection import SparseRandomProjection
 from sklearn.svm import LinearSVC
 
 import sklearn_pnet
+from benchmarks import datasets
 from benchmarks.fasttext_system import FastText
 from benchmarks.measure import CaughtWarnings, PeakMemory, Timer, accuracy, best_rows_per_second
 from sklearn_pnet import ProjectionNetClassifier
@@ -51,8 +52,9 @@ class Settings:
 
     quick: bool = False
     budgets: tuple = (64, 128, 256, 720, 1024, 2048)
-    # Extra budgets of some datasets, e.g. the paper's 100 bits on MNIST.
-    extra_budgets: dict = field(default_factory=lambda: {"mnist": (100,)})
+    # Extra budgets of some datasets (their registry entries'), e.g. the
+    # paper's 100 bits on MNIST.
+    extra_budgets: dict = field(default_factory=datasets.extra_budgets)
     max_iter: int = 50
     early_stopping: bool = True
     n_iter_no_change: int = 5
@@ -422,7 +424,7 @@ def _has_hashednet():
 
 # Datasets of the equal-bytes table of ProjectionNet, HashedNets and
 # compressed students.
-COMPRESSION_DATASETS = ("mnist", "20news")
+COMPRESSION_DATASETS = datasets.compression_datasets()
 
 SYSTEMS = [
     Estimator(

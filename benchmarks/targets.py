@@ -128,7 +128,7 @@ def digits_256_bits(data_dir):
 def design_card(data_dir):
     """``TfidfVectorizer() -> ProjectionNetClassifier(n_bits=256)`` on the
     4 topics of scikit-learn's text example."""
-    news = datasets.load_newsgroups_4topics(datasets.resolve_data_dir(data_dir))
+    news = datasets.load("20news_4topics", data_dir)
 
     def pipeline(**params):
         return lambda: make_pipeline(

@@ -46,13 +46,6 @@ from benchmarks import datasets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 from sklearn_pnet._compact import encode
 
-LOADERS = {
-    "digits": lambda d: datasets.load("digits", d),
-    "mnist": lambda d: datasets.load("mnist", d),
-    "fashion_mnist": lambda d: datasets.load("fashion_mnist", d),
-    "20news": lambda d: datasets.load("20news", d),
-    "20news_4topics": lambda d: datasets.load_newsgroups_4topics(datasets.resolve_data_dir(d)),
-}
 VECTORIZERS = {
     "tfidf": TfidfVectorizer,
     "hashing": lambda: HashingVectorizer(n_features=2**20, alternate_sign=False),
@@ -75,7 +68,7 @@ def parse_params(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
-    parser.add_argument("--dataset", choices=list(LOADERS), required=True)
+    parser.add_argument("--dataset", choices=list(datasets.DATASETS), required=True)
     parser.add_argument("--vectorizer", choices=list(VECTORIZERS), default="tfidf")
     parser.add_argument("--params", default="")
     parser.add_argument("--storage", action="store_true", help="score each storage form")
@@ -87,7 +80,7 @@ def main(argv=None):
         "(20 Newsgroups: by article number)",
     )
     args = parser.parse_args(argv)
-    data = LOADERS[args.dataset](args.data_dir)
+    data = datasets.load(args.dataset, args.data_dir)
     if args.split == "latest":
         X_fit, X_val, y_fit, y_val = latest_split(data)
     else:

@@ -105,7 +105,7 @@ def test_whole_quick_suite_on_real_data(tmp_path):
         "--quick", "--data-dir", str(SHARED_DATA), "--out", str(tmp_path), timeout=900
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    payload = check_outputs(tmp_path, list(datasets.LOADERS))
+    payload = check_outputs(tmp_path, datasets.suite())
     text_families = {r["family"] for r in payload["results"] if r["dataset"] == "20news"}
     assert {
         "HashingVectorizer(2^18) + SGD",
@@ -160,7 +160,7 @@ def test_latest_split_holds_out_the_latest_documents_of_each_class():
     y = np.array([0] * 5 + [1] * 5)
     order = np.array([50, 10, 40, 20, 30, 5, 4, 3, 2, 1])
     X = np.arange(10).astype(object)
-    data = datasets.Dataset("toy", "text", X, X[:0], y, y[:0], "toy", order)
+    data = datasets.Dataset(X, X[:0], y, y[:0], "toy", order, name="toy", kind="text")
     X_fit, X_val, y_fit, y_val = validation.latest_split(data)
     # Per class, the highest article number is the 20% held out.
     assert list(X_val) == [0, 5]
