@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.measure import Skip
+from benchmarks.report import Family
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VENV = HERE / ".venv-fasttext"
@@ -100,6 +101,8 @@ class FastText:
 
     name = "fastText"
     kinds = ("text",)
+    # The model as trained, and its quantized copies.
+    families = (Family("fastText"), Family("fastText quantized"))
 
     def available(self):
         return True
@@ -125,6 +128,7 @@ class FastText:
                 raise RuntimeError(f"fasttext_runner.py failed:\n{done.stderr}")
             with open(Path(tmp) / "results.json") as f:
                 results = json.load(f)
+        full, quantized = self.families
         rows = []
         for result in results:
             y_pred = [classes[i] for i in result.pop("predictions")]
@@ -132,7 +136,7 @@ class FastText:
             params = dict(settings.fasttext_params, thread=settings.threads)
             row = {
                 "system": result["name"],
-                "family": "fastText" if result["name"] == "fastText" else "fastText quantized",
+                "family": full.name if result["name"] == full.name else quantized.name,
                 "n_bits": None,
                 "accuracy": correct / len(y_pred),
                 "pipeline_bytes": result["model_bytes"],

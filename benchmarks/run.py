@@ -46,7 +46,7 @@ import sklearn_pnet
 from benchmarks import datasets, report
 from benchmarks.fasttext_system import DEFAULT_VENV, setup_fasttext
 from benchmarks.measure import Skip, Timer
-from benchmarks.systems import SYSTEMS, Features, Settings, dumped_size
+from benchmarks.systems import FAMILIES, SYSTEMS, Features, Settings, dumped_size
 
 HERE = Path(__file__).resolve().parent
 
@@ -338,9 +338,9 @@ def main(argv=None):
 
 
 def write_outputs(frame, meta, out_dir):
-    plots = report.write_plots(frame, out_dir)
+    plots = report.write_plots(frame, out_dir, FAMILIES)
     report.write_machine_readable(frame, meta, out_dir)
-    report.write_markdown(frame, meta, meta["dataset_info"], plots, out_dir)
+    report.write_markdown(frame, meta, meta["dataset_info"], plots, out_dir, FAMILIES)
     print_ratios(frame)
     for line in meta["skipped"]:
         print(f"skipped: {line}")
@@ -353,7 +353,7 @@ def print_ratios(frame):
     """The ratio tables of every dataset, on standard output."""
     for dataset in dict.fromkeys(frame["dataset"]):
         data = frame[frame["dataset"] == dataset]
-        for reference in report.REFERENCES:
+        for reference in report.references(FAMILIES):
             print(f"\n{dataset}: ratios against {reference} (same run)\n")
             print(report.ratio_table(data, reference))
 
