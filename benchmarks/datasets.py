@@ -3,8 +3,9 @@
 Each loader takes a data directory laid out as ``../shared/data`` is (see
 its README) and reads the files there; with no directory it falls back to
 the usual public source (scikit-learn's fetchers, OpenML, the UCI and
-Cognitive Computation Group URLs), cached in scikit-learn's data home,
-never in this repository. The directory comes from ``--data-dir`` or, when
+Cognitive Computation Group URLs, downloaded by ``fetch_file`` and checked
+against their SHA-256), cached in scikit-learn's data home, never in this
+repository. The directory comes from ``--data-dir`` or, when
 that is not given, from the ``SKLEARN_PNET_DATA`` environment variable.
 
 :data:`DATASETS` is the registry: one :class:`DatasetEntry` per dataset,
@@ -16,22 +17,42 @@ fixed train/test split; :func:`load` names it a :class:`Dataset`.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import gzip
-import io
+import hashlib
 import os
 import struct
-import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import fetch_20newsgroups, fetch_openml, get_data_home, load_digits
+from sklearn.datasets import (
+    fetch_20newsgroups,
+    fetch_file,
+    fetch_openml,
+    get_data_home,
+    load_digits,
+)
 from sklearn.model_selection import train_test_split
 
 DATA_DIR_VARIABLE = "SKLEARN_PNET_DATA"
 
 TREC_URL = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
+# SHA-256 of the TREC files, those of ../shared/data/SHA256SUMS: the files
+# the committed results were measured on.
+TREC_SHA256 = {
+    "train_5500.label": "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
+    "TREC_10.label": "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
+}
 SMS_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
+# SHA-256 of SMSSpamCollection, the file in that archive, as in
+# ../shared/data/SHA256SUMS. The archive's own checksum could not be
+# computed offline (no copy of it here), so the archive is downloaded
+# unchecked and the extracted file is checked instead.
+SMS_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"
+
+# Tries of a failed download after the first, and seconds between them.
+N_RETRIES = 3
+RETRY_DELAY = 1
 
 # Seed of the fixed splits (digits, SMS spam) and of --quick subsampling.
 SPLIT_SEED = 0
@@ -180,12 +201,23 @@ def load_newsgroups_stripped(data_dir=None):
     return _newsgroups(data_dir, ("headers", "footers", "quotes"))
 
 
-def _download(url, path):
-    """Fetch ``url`` to ``path`` once (scikit-learn's data home)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        urllib.request.urlretrieve(url, path)
-    return path
+def _fetch(url, folder, filename, sha256=None):
+    """``folder / filename``, downloaded from ``url`` by scikit-learn's
+    ``fetch_file`` unless it is already there (with the right ``sha256``,
+    where given); a download whose SHA-256 differs raises ``OSError``."""
+    folder.mkdir(parents=True, exist_ok=True)  # fetch_file does not make it
+    return fetch_file(
+        url,
+        folder=folder,
+        local_filename=filename,
+        sha256=sha256,
+        n_retries=N_RETRIES,
+        delay=RETRY_DELAY,
+    )
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def parse_trec(lines):
@@ -206,8 +238,8 @@ def load_trec(data_dir=None):
         folder = data_dir / "trec"
     else:
         folder = Path(get_data_home()) / "trec"
-        for file in ("train_5500.label", "TREC_10.label"):
-            _download(TREC_URL + file, folder / file)
+        for file, sha256 in TREC_SHA256.items():
+            _fetch(TREC_URL + file, folder, file, sha256)
     # The files are Latin-1, not UTF-8 (a few accented names).
     with open(folder / "train_5500.label", encoding="latin-1") as f:
         X_train, y_train = parse_trec(f)
@@ -222,18 +254,35 @@ def parse_sms(lines):
     return np.array(messages, dtype=object), np.array(labels)
 
 
+def fetch_sms_spam(folder):
+    """``SMSSpamCollection`` in ``folder``, extracted once from the UCI
+    archive (downloaded there) and checked against :data:`SMS_SHA256`."""
+    path = folder / "SMSSpamCollection"
+    if path.exists() and _sha256(path.read_bytes()) == SMS_SHA256:
+        return path
+    archive = _fetch(SMS_URL, folder, "smsspamcollection.zip")
+    with zipfile.ZipFile(archive) as z:
+        data = z.read("SMSSpamCollection")
+    # Checked before it is written, so that a wrong file is never cached.
+    if _sha256(data) != SMS_SHA256:
+        raise OSError(
+            f"The SHA256 checksum of SMSSpamCollection in {archive} ({_sha256(data)}) "
+            f"differs from expected ({SMS_SHA256})."
+        )
+    path.write_bytes(data)
+    return path
+
+
 def load_sms_spam(data_dir=None):
     """SMS Spam Collection (5574 messages), 25% held out (stratified)."""
     if data_dir is not None:
         path = data_dir / "sms_spam" / "SMSSpamCollection"
-        with open(path, encoding="utf-8") as f:
-            X, y = parse_sms(f)
         source = str(path)
     else:
-        archive = _download(SMS_URL, Path(get_data_home()) / "sms_spam" / "smsspamcollection.zip")
-        with zipfile.ZipFile(archive) as z:
-            X, y = parse_sms(io.TextIOWrapper(z.open("SMSSpamCollection"), encoding="utf-8"))
+        path = fetch_sms_spam(Path(get_data_home()) / "sms_spam")
         source = SMS_URL
+    with open(path, encoding="utf-8") as f:
+        X, y = parse_sms(f)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=SPLIT_SEED
     )

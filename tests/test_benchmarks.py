@@ -6,11 +6,14 @@ data (``../shared/data``) is marked slow.
 
 import csv
 import gzip
+import hashlib
+import io
 import json
 import os
 import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +186,83 @@ def test_trec_and_sms_parsers(tmp_path):
     assert questions[0] == "When was Caf\xe9 Society made ?"
     messages, labels = datasets.parse_sms(["ham\tHi there\n", "spam\tWIN\ta prize\n", "\n"])
     assert list(labels) == ["ham", "spam"] and messages[1] == "WIN\ta prize"
+
+
+def _serve(tmp_path, files):
+    """``files`` ({name: bytes}) in a folder, and its ``file://`` URL:
+    downloads without a network (``fetch_file`` wants a host name)."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name, data in files.items():
+        (remote / name).write_bytes(data)
+    return f"file://localhost{remote}/"
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """An empty scikit-learn data home, and no data directory."""
+    home = tmp_path / "scikit_learn_data"
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(home))
+    monkeypatch.delenv(datasets.DATA_DIR_VARIABLE, raising=False)
+    return home
+
+
+TREC_TRAIN = b"NUM:date When was Caf\xe9 Society made ?\nHUM:ind Who is he ?\n"
+TREC_TEST = b"LOC:city Where is Paris ?\n"
+
+
+def test_trec_download_is_checked(tmp_path, data_home, monkeypatch):
+    files = {"train_5500.label": TREC_TRAIN, "TREC_10.label": TREC_TEST}
+    monkeypatch.setattr(datasets, "TREC_URL", _serve(tmp_path, files))
+    monkeypatch.setattr(
+        datasets, "TREC_SHA256", {name: _sha256(data) for name, data in files.items()}
+    )
+    data = datasets.load("trec")
+    assert list(data.y_train) == ["NUM", "HUM"] and list(data.y_test) == ["LOC"]
+    assert data.kind == "text"
+    assert (data_home / "trec" / "TREC_10.label").read_bytes() == TREC_TEST
+
+    wrong = dict(datasets.TREC_SHA256, **{"TREC_10.label": "0" * 64})
+    monkeypatch.setattr(datasets, "TREC_SHA256", wrong)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "other_home"))
+    with pytest.raises(OSError, match="SHA256 checksum of TREC_10.label"):
+        datasets.load("trec")
+
+
+def _sms_archive(text):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("SMSSpamCollection", text)
+        z.writestr("readme", b"SMS Spam Collection v.1")
+    return buffer.getvalue()
+
+
+def test_sms_download_checks_the_extracted_file(tmp_path, data_home, monkeypatch):
+    text = "".join(f"{label}\tmessage {i}\n" for i, label in enumerate(["ham", "spam"] * 4))
+    archive = _sms_archive(text.encode())
+    url = _serve(tmp_path, {"sms.zip": archive}) + "sms.zip"
+    monkeypatch.setattr(datasets, "SMS_URL", url)
+    monkeypatch.setattr(datasets, "SMS_SHA256", _sha256(text.encode()))
+    data = datasets.load("sms_spam")
+    assert len(data.y_train) == 6 and len(data.y_test) == 2 and data.source == url
+    assert (data_home / "sms_spam" / "SMSSpamCollection").read_text() == text
+
+    # Against another checksum, the extracted file is refused, and so is
+    # the archive's copy: nothing is written.
+    monkeypatch.setattr(datasets, "SMS_SHA256", "0" * 64)
+    with pytest.raises(OSError, match="SHA256 checksum of SMSSpamCollection"):
+        datasets.load("sms_spam")
+    assert (data_home / "sms_spam" / "SMSSpamCollection").read_text() == text
+
+    # Once extracted and checked, the file is used as it is, without a download.
+    monkeypatch.setattr(datasets, "SMS_SHA256", _sha256(text.encode()))
+    (data_home / "sms_spam" / "smsspamcollection.zip").unlink()
+    (tmp_path / "remote" / "sms.zip").unlink()
+    assert len(datasets.load("sms_spam").y_train) == 6
 
 
 def test_ratios_compare_with_the_reference_of_the_same_dataset():
