@@ -16,6 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -305,12 +306,169 @@ def test_peak_memory_sees_an_allocation():
     assert memory.method in ("VmHWM", "tracemalloc")
 
 
-def test_every_registry_entry_has_the_interface():
-    names = [system.name for system in systems.SYSTEMS]
-    assert len(names) == len(set(names))
+def test_dataset_registry_entries_are_consistent():
+    assert datasets.suite(), "run.py would measure nothing"
+    for name, entry in datasets.DATASETS.items():
+        assert entry.name == name
+        assert entry.kind in datasets.KINDS
+        assert all(isinstance(b, int) and b > 0 for b in entry.extra_budgets)
+    with pytest.raises(ValueError, match="kind 'audio'"):
+        datasets.DatasetEntry("speech", "audio", datasets.load_digits_split)
+    digits = datasets.DATASETS["digits"]
+    with pytest.raises(ValueError, match="registered twice"):
+        datasets._by_name([digits, digits])
+    # The kind says what the loader gives: pixels in [0, 1] for images.
+    data = datasets.load("digits")
+    assert data.kind == digits.kind == "image"
+    assert data.X_train.dtype == np.float32 and 0 <= data.X_train.min() <= data.X_train.max() <= 1
+
+
+def test_system_registry_entries_are_consistent():
+    families = [family for system in systems.SYSTEMS for family in system.families]
+    assert len(families) == len(systems.FAMILIES), "a family name is used twice"
+    suite = [datasets.DATASETS[name] for name in datasets.suite()]
     for system in systems.SYSTEMS:
-        assert set(system.kinds) <= {"image", "text"}
-        assert callable(system.run) and isinstance(system.available(), bool)
+        assert system.kinds and set(system.kinds) <= set(datasets.KINDS), system.name
+        assert set(getattr(system, "datasets", None) or ()) <= set(datasets.DATASETS), system.name
+        assert any(system.applies_to(entry) for entry in suite), f"{system.name} never runs"
+        assert isinstance(system.available(), bool)
+        sweep = getattr(system, "sweep", False)
+        assert getattr(system, "budgets", None) is None or sweep, system.name
+        own = system.families[0]
+        assert own.name == system.name
+        # A curve joins a family's budgets; a level, a reference and the
+        # paper's full network are one row.
+        assert own.curve is None or sweep, system.name
+        assert own.paper != "bits" or sweep, system.name
+        assert not sweep or (own.level is None and own.reference is None), system.name
+        assert not sweep or own.paper != "full", system.name
+    ranks = sorted(f.reference for f in families if f.reference is not None)
+    assert ranks == list(range(1, len(ranks) + 1))
+    groups = {f.equal_bytes for f in families} - {None}
+    assert groups == set(report.EQUAL_BYTES_GROUPS), "an equal-bytes row with no family"
+    with pytest.raises(ValueError, match="paper="):
+        report.Family("x", paper="720 bits")
+    with pytest.raises(ValueError, match="equal-bytes group"):
+        report.Family("x", equal_bytes="Tiny models")
+    with pytest.raises(ValueError, match="not both"):
+        report.Family("x", curve="-", level=":")
+
+
+def _row(system, family, accuracy, model_bytes, n_bits=None):
+    return {
+        "dataset": "mnist",
+        "system": system,
+        "family": family,
+        "n_bits": n_bits,
+        "accuracy": accuracy,
+        "model_bytes": model_bytes,
+        "fit_seconds": 1.0,
+        "predict_rows_per_s": 100.0,
+        "params": f"{family}()",
+    }
+
+
+def test_report_places_each_family_by_its_fields(tmp_path):
+    # Made-up names: only the fields can place them. "Plain" has none and
+    # "Unknown" is not registered at all (rows of an older run).
+    families = {
+        "Curve": report.Family(
+            "Curve", color="#123456", marker="o", curve="--", paper="bits", equal_bytes="HashedNets"
+        ),
+        "Full": report.Family(
+            "Full", level=":", reference=1, paper="full", equal_bytes="MLPClassifier"
+        ),
+        "Peer": report.Family("Peer", reference=2, equal_bytes="Linear models"),
+        "Plain": report.Family("Plain"),
+    }
+    frame = report.results_frame(
+        [
+            _row("Curve 100 bits", "Curve", 0.70, 2000, 100),
+            _row("Curve 720 bits", "Curve", 0.90, 9000, 720),
+            _row("Full", "Full", 0.98, 900_000),
+            _row("Peer", "Peer", 0.92, 60_000),
+            _row("Plain 100 bits", "Plain", 0.80, 3000, 100),
+            _row("Unknown", "Unknown", 0.50, 500),
+        ]
+    )
+    assert report.references(families) == ["Full", "Peer"]
+
+    # The paper's points (80-100 bits, 720 bits, full network), ours beside.
+    paper = report.paper_table(frame, families).splitlines()[2:]
+    assert [row.split(" | ")[2] for row in paper] == [
+        "Curve 100 bits: 70.0% (2,000 B) |",
+        "Curve 720 bits: 90.0% (9,000 B) |",
+        "Full: 98.0% (900,000 B) |",
+    ]
+
+    table = report.equal_bytes_table(frame, "mnist", families).splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == [
+        "| HashedNets",
+        "| Linear models",
+        "| MLPClassifier",
+    ]
+    assert "Curve 720 bits" in table[2] and "Plain" not in "".join(table)
+    assert report.equal_bytes_table(frame.assign(dataset="digits"), "digits", families) is None
+
+    fig, (bits, bytes_) = plt.subplots(1, 2)
+    report.draw_accuracy_vs_bits(bits, frame, "mnist", families)
+    assert [line.get_label() for line in bits.get_lines()] == ["Curve", "Full"]
+    assert [line.get_linestyle() for line in bits.get_lines()] == ["--", ":"]
+    assert bits.get_lines()[0].get_color() == "#123456"
+    report.draw_accuracy_vs_bytes(bytes_, frame, "mnist", families)
+    joined = {line.get_label(): line.get_linestyle() for line in bytes_.get_lines()}
+    assert joined == {
+        "Curve": "-",
+        "Full": "None",
+        "Peer": "None",
+        "Plain": "None",
+        "Unknown": "None",
+    }
+    plt.close(fig)
+
+    meta = {
+        "commands": ["python benchmarks/run.py --quick"],
+        "date": "today",
+        "mode": "quick",
+        "total_seconds": 1.0,
+        "machine": "here",
+        "versions": "these",
+        "commit": "abc",
+        "skipped": [],
+        "failed": [],
+    }
+    report.write_markdown(frame, meta, {"mnist": "Toy data."}, {}, tmp_path, families)
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    order = [
+        "## MNIST: the ProjectionNet paper's points",
+        "## mnist: ProjectionNet, HashedNets and compressed students at equal bytes",
+        "Ratios against Full",
+        "Ratios against Peer",
+        "## Settings",
+    ]
+    assert [markdown.index(heading) for heading in order] == sorted(
+        markdown.index(heading) for heading in order
+    )
+
+
+def test_committed_results_are_what_the_report_writes(tmp_path):
+    # The committed RESULTS.md, results.csv and results.json, written again
+    # from results.json by this code: the same bytes (the plots are not
+    # drawn, only linked).
+    with open(BENCHMARKS / "results.json") as f:
+        payload = json.load(f)
+    meta = payload["meta"]
+    frame = report.results_frame(payload["results"])
+    plots = {
+        dataset: [
+            tmp_path / "plots" / f"{dataset}_accuracy_vs_{kind}.png" for kind in ("bytes", "bits")
+        ]
+        for dataset in meta["dataset_info"]
+    }
+    report.write_machine_readable(frame, meta, tmp_path)
+    report.write_markdown(frame, meta, meta["dataset_info"], plots, tmp_path, systems.FAMILIES)
+    for name in ("RESULTS.md", "results.csv", "results.json"):
+        assert (tmp_path / name).read_bytes() == (BENCHMARKS / name).read_bytes(), name
 
 
 def test_results_frame_keeps_integer_columns():
