@@ -38,7 +38,7 @@ def _venv_python(venv_dir):
 
 def _imports_fasttext(python):
     check = subprocess.run(
-        [str(python), "-c", "import fasttext, numpy"], capture_output=True, text=True
+        [str(python), "-c", "import fasttext, numpy"], check=False, capture_output=True, text=True
     )
     return check.returncode == 0
 
@@ -70,6 +70,7 @@ def setup_fasttext(venv_dir=DEFAULT_VENV, log=print):
             )
         install = subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
+            check=False,
             capture_output=True,
             text=True,
             timeout=900,
@@ -120,6 +121,7 @@ class FastText:
             job = self._write_job(Path(tmp), data, index, settings)
             done = subprocess.run(
                 [settings.fasttext_python, str(HERE / "fasttext_runner.py"), job],
+                check=False,
                 capture_output=True,
                 text=True,
                 cwd=HERE,
@@ -151,11 +153,12 @@ class FastText:
 
     def _write_job(self, folder, data, index, settings):
         with open(folder / "train.txt", "w", encoding="utf-8") as f:
-            for document, label in zip(data.X_train, data.y_train):
-                f.write(f"__label__{index[label]} {fasttext_line(document)}\n")
+            f.writelines(
+                f"__label__{index[label]} {fasttext_line(document)}\n"
+                for document, label in zip(data.X_train, data.y_train)
+            )
         with open(folder / "test.txt", "w", encoding="utf-8") as f:
-            for document in data.X_test:
-                f.write(fasttext_line(document) + "\n")
+            f.writelines(fasttext_line(document) + "\n" for document in data.X_test)
         job = {
             "train": str(folder / "train.txt"),
             "test": str(folder / "test.txt"),

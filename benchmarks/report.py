@@ -394,7 +394,10 @@ def draw_accuracy_vs_bits(ax, frame, dataset, families):
         if not full.empty:
             color, _ = _style(family, frame, families)
             ax.axhline(
-                full["accuracy"].iloc[0], color=color, linestyle=families[family].level, label=family
+                full["accuracy"].iloc[0],
+                color=color,
+                linestyle=families[family].level,
+                label=family,
             )
     budgets = sorted(data.loc[data["family"].isin(curves), "n_bits"].dropna().astype(int).unique())
     ax.set_xscale("log", base=2)
@@ -473,19 +476,25 @@ def write_markdown(frame, meta, dataset_info, plots, out_dir, families):
         )
         + f" on {meta['date']} ({meta['mode']} mode), in {meta['total_seconds']:.0f} s.",
         "",
-        f"Machine: {meta['machine']}. Versions: {meta['versions']}. "
-        f"Package commit: {meta['commit']}.",
+        (
+            f"Machine: {meta['machine']}. Versions: {meta['versions']}. "
+            f"Package commit: {meta['commit']}."
+        ),
         "",
-        "Every number comes from this one run, all systems on the same features and "
-        "the same machine; times on a shared machine are noisy, so compare systems "
-        "by the ratio tables rather than with numbers from another run. "
-        "`benchmarks/README.md` explains the columns.",
+        (
+            "Every number comes from this one run, all systems on the same features and "
+            "the same machine; times on a shared machine are noisy, so compare systems "
+            "by the ratio tables rather than with numbers from another run. "
+            "`benchmarks/README.md` explains the columns."
+        ),
         "",
     ]
     if meta["mode"] == "quick":
         lines += [
-            "**Quick mode**: subsampled data, few budgets and epochs. These numbers "
-            "check that the suite runs; they say little about the systems.",
+            (
+                "**Quick mode**: subsampled data, few budgets and epochs. These numbers "
+                "check that the suite runs; they say little about the systems."
+            ),
             "",
         ]
     paper = paper_table(frame, families)
@@ -497,9 +506,11 @@ def write_markdown(frame, meta, dataset_info, plots, out_dir, families):
             lines += [
                 f"## {dataset}: ProjectionNet, HashedNets and compressed students at equal bytes",
                 "",
-                "Best test accuracy of each group within each size (the classifier's "
-                "`joblib.dump`), with the system that reaches it; every row of the "
-                "dataset's table below is a candidate.",
+                (
+                    "Best test accuracy of each group within each size (the classifier's "
+                    "`joblib.dump`), with the system that reaches it; every row of the "
+                    "dataset's table below is a candidate."
+                ),
                 "",
                 table,
                 "",

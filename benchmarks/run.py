@@ -59,15 +59,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir",
-        help="directory laid out as ../shared/data (default: $%s, else public downloads)"
-        % datasets.DATA_DIR_VARIABLE,
+        help=f"directory laid out as ../shared/data (default: ${datasets.DATA_DIR_VARIABLE}, "
+        "else public downloads)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="subsampled data, few budgets and epochs"
     )
-    parser.add_argument(
-        "--datasets", nargs="+", choices=datasets.suite(), default=datasets.suite()
-    )
+    parser.add_argument("--datasets", nargs="+", choices=datasets.suite(), default=datasets.suite())
     parser.add_argument(
         "--out", help="output directory (default: benchmarks/, or benchmarks/out/quick/)"
     )
@@ -200,7 +198,7 @@ def run_dataset(name, args, settings, log=print):
             skipped.append(f"{name} / {system.name}: {exc}")
             log(f"  {system.name}: skipped ({exc})")
             continue
-        except Exception:  # one broken system must not lose the others' results
+        except Exception:  # noqa: BLE001 (one broken system must not lose the others' results)
             failed.append(
                 f"{name} / {system.name}: {traceback.format_exc().strip().splitlines()[-1]}"
             )
@@ -233,10 +231,13 @@ def _commit():
     try:
         git = ["git", "-C", str(HERE.parent)]
         commit = subprocess.run(
-            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            git + ["rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
         )
         dirty = subprocess.run(
-            git + ["status", "--porcelain", "--", "sklearn_pnet"], capture_output=True, text=True
+            git + ["status", "--porcelain", "--", "sklearn_pnet"],
+            check=False,
+            capture_output=True,
+            text=True,
         )
     except OSError:
         return "unknown"
@@ -284,9 +285,7 @@ def merge(argv, args):
     meta["date"] = max(part["meta"]["date"] for part in parts)
     for key in ("skipped", "failed"):
         meta[key] = [line for part in parts for line in part["meta"][key]]
-    meta["dataset_info"] = {
-        k: v for part in parts for k, v in part["meta"]["dataset_info"].items()
-    }
+    meta["dataset_info"] = {k: v for part in parts for k, v in part["meta"]["dataset_info"].items()}
     frame = report.results_frame([row for part in parts for row in part["results"]])
     return frame, meta
 
@@ -320,7 +319,7 @@ def main(argv=None):
     for name in args.datasets:
         try:
             new_rows, info[name], new_skipped, new_failed = run_dataset(name, args, settings)
-        except Exception:  # e.g. no data directory and no network: go on with the rest
+        except Exception:  # noqa: BLE001 (e.g. no data and no network: go on with the rest)
             failed.append(
                 f"{name}: loading failed: {traceback.format_exc().strip().splitlines()[-1]}"
             )

@@ -128,7 +128,7 @@ def latest_split(data, fraction=0.2):
     for label in np.unique(data.y_train):
         members = np.flatnonzero(data.y_train == label)
         members = members[np.argsort(data.train_order[members], kind="stable")]
-        held_out[members[int(round((1 - fraction) * len(members))) :]] = True
+        held_out[members[round((1 - fraction) * len(members)) :]] = True
     return (
         data.X_train[~held_out],
         data.X_train[held_out],
