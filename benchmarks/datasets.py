@@ -201,7 +201,7 @@ def load_newsgroups_stripped(data_dir=None):
     return _newsgroups(data_dir, ("headers", "footers", "quotes"))
 
 
-def _fetch(url, folder, filename, sha256=None):
+def download(url, folder, filename, sha256=None):
     """``folder / filename``, downloaded from ``url`` by scikit-learn's
     ``fetch_file`` unless it is already there (with the right ``sha256``,
     where given); a download whose SHA-256 differs raises ``OSError``."""
@@ -239,7 +239,7 @@ def load_trec(data_dir=None):
     else:
         folder = Path(get_data_home()) / "trec"
         for file, sha256 in TREC_SHA256.items():
-            _fetch(TREC_URL + file, folder, file, sha256)
+            download(TREC_URL + file, folder, file, sha256)
     # The files are Latin-1, not UTF-8 (a few accented names).
     with open(folder / "train_5500.label", encoding="latin-1") as f:
         X_train, y_train = parse_trec(f)
@@ -260,7 +260,7 @@ def fetch_sms_spam(folder):
     path = folder / "SMSSpamCollection"
     if path.exists() and _sha256(path.read_bytes()) == SMS_SHA256:
         return path
-    archive = _fetch(SMS_URL, folder, "smsspamcollection.zip")
+    archive = download(SMS_URL, folder, "smsspamcollection.zip")
     with zipfile.ZipFile(archive) as z:
         data = z.read("SMSSpamCollection")
     # Checked before it is written, so that a wrong file is never cached.
