@@ -328,18 +328,10 @@ def _style(name, frame, families):
     return OTHER_STYLES[others.index(name) % len(OTHER_STYLES)]
 
 
-def plot_accuracy_vs_bytes(frame, dataset, path, families):
-    """Accuracy against model bytes (log scale), every system of a dataset;
-    the points of a family with a curve are joined."""
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    draw_accuracy_vs_bytes(ax, frame, dataset, families)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def draw_accuracy_vs_bytes(ax, frame, dataset, families):
-    """The accuracy-vs-bytes plot of ``dataset`` on the axes ``ax``."""
+    """Accuracy against model bytes (log scale), every system of
+    ``dataset``, on the axes ``ax``; the points of a family with a curve
+    are joined."""
     data = frame[frame["dataset"] == dataset]
     for family, group in data.groupby("family", sort=False):
         color, marker = _style(family, frame, families)
@@ -361,19 +353,11 @@ def draw_accuracy_vs_bytes(ax, frame, dataset, families):
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
-def plot_accuracy_vs_bits(frame, dataset, path, families):
-    """Accuracy against n_bits of the families with a curve (ProjectionNet
-    with and without joint training), and of those with a level (the full
-    networks) as horizontal lines."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    draw_accuracy_vs_bits(ax, frame, dataset, families)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def draw_accuracy_vs_bits(ax, frame, dataset, families):
-    """The accuracy-vs-bits plot of ``dataset`` on the axes ``ax``."""
+    """Accuracy against n_bits on ``dataset``, on the axes ``ax``: the
+    families with a curve (ProjectionNet with and without joint training)
+    over their budgets, those with a level (the full networks) as
+    horizontal lines."""
     data = frame[frame["dataset"] == dataset]
     curves = _having(families, "curve")
     for family in curves:
@@ -410,19 +394,27 @@ def draw_accuracy_vs_bits(ax, frame, dataset, families):
     ax.legend(fontsize=8)
 
 
+# The plots of each dataset: file name suffix, how it is drawn, figure size.
+PLOTS = (
+    ("accuracy_vs_bytes", draw_accuracy_vs_bytes, (9, 5.5)),
+    ("accuracy_vs_bits", draw_accuracy_vs_bits, (8, 5)),
+)
+
+
 def write_plots(frame, out_dir, families):
-    """Both plots of every dataset; returns {dataset: [paths]}."""
+    """The :data:`PLOTS` of every dataset; returns {dataset: [paths]}."""
     plot_dir = Path(out_dir) / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for dataset in dict.fromkeys(frame["dataset"]):
-        paths = [
-            plot_dir / f"{dataset}_accuracy_vs_bytes.png",
-            plot_dir / f"{dataset}_accuracy_vs_bits.png",
-        ]
-        plot_accuracy_vs_bytes(frame, dataset, paths[0], families)
-        plot_accuracy_vs_bits(frame, dataset, paths[1], families)
-        written[dataset] = paths
+        written[dataset] = []
+        for suffix, draw, figsize in PLOTS:
+            fig, ax = plt.subplots(figsize=figsize)
+            draw(ax, frame, dataset, families)
+            fig.tight_layout()
+            written[dataset].append(plot_dir / f"{dataset}_{suffix}.png")
+            fig.savefig(written[dataset][-1], dpi=110)
+            plt.close(fig)
     return written
 
 
