@@ -18,12 +18,17 @@ bytes, the predict rate, the peak memory and the predicted label indices.
 import json
 import os
 import sys
+from pathlib import Path
 
 import fasttext
 
-# measure.py sits beside this script and needs only numpy and the standard
-# library, both present in fastText's environment.
-from measure import PeakMemory, Timer, best_rows_per_second
+if __package__ in (None, ""):
+    # Run as a script by fasttext_system.py: import the benchmarks package
+    # from the project root. Its __init__.py and measure.py need only numpy
+    # and the standard library, both present in fastText's environment.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.measure import PeakMemory, Timer, best_rows_per_second
 
 LABEL_PREFIX = "__label__"
 

@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import Skip
+from benchmarks.measure import Skip
+from benchmarks.report import Family
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VENV = HERE / ".venv-fasttext"
@@ -37,7 +38,7 @@ def _venv_python(venv_dir):
 
 def _imports_fasttext(python):
     check = subprocess.run(
-        [str(python), "-c", "import fasttext, numpy"], capture_output=True, text=True
+        [str(python), "-c", "import fasttext, numpy"], check=False, capture_output=True, text=True
     )
     return check.returncode == 0
 
@@ -69,6 +70,7 @@ def setup_fasttext(venv_dir=DEFAULT_VENV, log=print):
             )
         install = subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
+            check=False,
             capture_output=True,
             text=True,
             timeout=900,
@@ -100,6 +102,8 @@ class FastText:
 
     name = "fastText"
     kinds = ("text",)
+    # The model as trained, and its quantized copies.
+    families = (Family("fastText"), Family("fastText quantized"))
 
     def available(self):
         return True
@@ -117,6 +121,7 @@ class FastText:
             job = self._write_job(Path(tmp), data, index, settings)
             done = subprocess.run(
                 [settings.fasttext_python, str(HERE / "fasttext_runner.py"), job],
+                check=False,
                 capture_output=True,
                 text=True,
                 cwd=HERE,
@@ -125,6 +130,7 @@ class FastText:
                 raise RuntimeError(f"fasttext_runner.py failed:\n{done.stderr}")
             with open(Path(tmp) / "results.json") as f:
                 results = json.load(f)
+        full, quantized = self.families
         rows = []
         for result in results:
             y_pred = [classes[i] for i in result.pop("predictions")]
@@ -132,7 +138,7 @@ class FastText:
             params = dict(settings.fasttext_params, thread=settings.threads)
             row = {
                 "system": result["name"],
-                "family": "fastText" if result["name"] == "fastText" else "fastText quantized",
+                "family": full.name if result["name"] == full.name else quantized.name,
                 "n_bits": None,
                 "accuracy": correct / len(y_pred),
                 "pipeline_bytes": result["model_bytes"],
@@ -147,11 +153,12 @@ class FastText:
 
     def _write_job(self, folder, data, index, settings):
         with open(folder / "train.txt", "w", encoding="utf-8") as f:
-            for document, label in zip(data.X_train, data.y_train):
-                f.write(f"__label__{index[label]} {fasttext_line(document)}\n")
+            f.writelines(
+                f"__label__{index[label]} {fasttext_line(document)}\n"
+                for document, label in zip(data.X_train, data.y_train)
+            )
         with open(folder / "test.txt", "w", encoding="utf-8") as f:
-            for document in data.X_test:
-                f.write(fasttext_line(document) + "\n")
+            f.writelines(fasttext_line(document) + "\n" for document in data.X_test)
         job = {
             "train": str(folder / "train.txt"),
             "test": str(folder / "test.txt"),

@@ -16,7 +16,9 @@ the layout of the target, not its accuracy. Prints one line per pipeline.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -24,12 +26,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from sklearn_pnet import ProjectionNetClassifier
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/pipeline_speed.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.pipeline_speed does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-from measure import best_rows_per_second
-from targets import NEWSGROUPS_256_KIB
+from benchmarks import datasets
+from benchmarks.measure import best_rows_per_second
+from benchmarks.targets import NEWSGROUPS_256_KIB
+from sklearn_pnet import ProjectionNetClassifier
 
 
 def pipelines(slots=(16, 128), **layout):

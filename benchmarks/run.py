@@ -36,15 +36,17 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
-import sklearn_pnet
-from sklearn_pnet._size import dumped_size
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/run.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.run does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-import report
-from fasttext_system import DEFAULT_VENV, setup_fasttext
-from measure import Skip, Timer
-from systems import SYSTEMS, Features, Settings
+import sklearn_pnet
+from benchmarks import datasets, report
+from benchmarks.fasttext_system import DEFAULT_VENV, setup_fasttext
+from benchmarks.measure import Skip, Timer
+from benchmarks.systems import FAMILIES, SYSTEMS, Features, Settings, dumped_size
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,15 +59,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir",
-        help="directory laid out as ../shared/data (default: $%s, else public downloads)"
-        % datasets.DATA_DIR_VARIABLE,
+        help=f"directory laid out as ../shared/data (default: ${datasets.DATA_DIR_VARIABLE}, "
+        "else public downloads)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="subsampled data, few budgets and epochs"
     )
-    parser.add_argument(
-        "--datasets", nargs="+", choices=list(datasets.LOADERS), default=list(datasets.LOADERS)
-    )
+    parser.add_argument("--datasets", nargs="+", choices=datasets.suite(), default=datasets.suite())
     parser.add_argument(
         "--out", help="output directory (default: benchmarks/, or benchmarks/out/quick/)"
     )
@@ -105,7 +105,6 @@ def make_settings(args):
         settings = Settings(
             quick=True,
             budgets=(64, 720),
-            extra_budgets={"mnist": (100,)},
             max_iter=10,
             early_stopping=False,
             teacher_hidden_layer_sizes=(64,),
@@ -199,7 +198,7 @@ def run_dataset(name, args, settings, log=print):
             skipped.append(f"{name} / {system.name}: {exc}")
             log(f"  {system.name}: skipped ({exc})")
             continue
-        except Exception:  # one broken system must not lose the others' results
+        except Exception:  # noqa: BLE001 (one broken system must not lose the others' results)
             failed.append(
                 f"{name} / {system.name}: {traceback.format_exc().strip().splitlines()[-1]}"
             )
@@ -232,10 +231,13 @@ def _commit():
     try:
         git = ["git", "-C", str(HERE.parent)]
         commit = subprocess.run(
-            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            git + ["rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
         )
         dirty = subprocess.run(
-            git + ["status", "--porcelain", "--", "sklearn_pnet"], capture_output=True, text=True
+            git + ["status", "--porcelain", "--", "sklearn_pnet"],
+            check=False,
+            capture_output=True,
+            text=True,
         )
     except OSError:
         return "unknown"
@@ -283,9 +285,7 @@ def merge(argv, args):
     meta["date"] = max(part["meta"]["date"] for part in parts)
     for key in ("skipped", "failed"):
         meta[key] = [line for part in parts for line in part["meta"][key]]
-    meta["dataset_info"] = {
-        k: v for part in parts for k, v in part["meta"]["dataset_info"].items()
-    }
+    meta["dataset_info"] = {k: v for part in parts for k, v in part["meta"]["dataset_info"].items()}
     frame = report.results_frame([row for part in parts for row in part["results"]])
     return frame, meta
 
@@ -308,7 +308,7 @@ def main(argv=None):
 
     if args.no_fasttext:
         settings.fasttext_skip_reason = "--no-fasttext"
-    elif any(datasets.KINDS[name] == "text" for name in args.datasets):
+    elif any(datasets.DATASETS[name].kind == "text" for name in args.datasets):
         settings.fasttext_python, settings.fasttext_skip_reason = setup_fasttext(
             Path(args.fasttext_venv)
         )
@@ -319,7 +319,7 @@ def main(argv=None):
     for name in args.datasets:
         try:
             new_rows, info[name], new_skipped, new_failed = run_dataset(name, args, settings)
-        except Exception:  # e.g. no data directory and no network: go on with the rest
+        except Exception:  # noqa: BLE001 (e.g. no data and no network: go on with the rest)
             failed.append(
                 f"{name}: loading failed: {traceback.format_exc().strip().splitlines()[-1]}"
             )
@@ -337,9 +337,9 @@ def main(argv=None):
 
 
 def write_outputs(frame, meta, out_dir):
-    plots = report.write_plots(frame, out_dir)
+    plots = report.write_plots(frame, out_dir, FAMILIES)
     report.write_machine_readable(frame, meta, out_dir)
-    report.write_markdown(frame, meta, meta["dataset_info"], plots, out_dir)
+    report.write_markdown(frame, meta, meta["dataset_info"], plots, out_dir, FAMILIES)
     print_ratios(frame)
     for line in meta["skipped"]:
         print(f"skipped: {line}")
@@ -352,7 +352,7 @@ def print_ratios(frame):
     """The ratio tables of every dataset, on standard output."""
     for dataset in dict.fromkeys(frame["dataset"]):
         data = frame[frame["dataset"] == dataset]
-        for reference in report.REFERENCES:
+        for reference in report.references(FAMILIES):
             print(f"\n{dataset}: ratios against {reference} (same run)\n")
             print(report.ratio_table(data, reference))
 

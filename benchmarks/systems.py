@@ -3,10 +3,12 @@
 :data:`SYSTEMS` is the registry: one entry per system (or per family of
 systems swept over bit budgets). An entry knows which kinds of data it
 applies to, builds its estimator from the run's :class:`Settings` and
-returns one result row per fitted configuration. Adding a peer is adding
-one entry: an :class:`Estimator` for anything with ``fit``/``predict``, or
-an object with the same ``name``, ``kinds``, ``available`` and ``run``
-for anything else (see ``fasttext_system.FastText``).
+returns one result row per fitted configuration; its ``families`` (see
+``report.Family``) say where the report shows those rows. Adding a peer is
+adding one entry: an :class:`Estimator` for anything with
+``fit``/``predict``, or an object with the same ``name``, ``families``,
+``applies_to``, ``available`` and ``run`` for anything else (see
+``fasttext_system.FastText``).
 
 Every ProjectionNet entry spells out all of its parameters, so that a
 change of a default in the package does not silently change the
@@ -28,12 +30,16 @@ from sklearn.random_projection import SparseRandomProjection
 from sklearn.svm import LinearSVC
 
 import sklearn_pnet
+from benchmarks import datasets
+from benchmarks.fasttext_system import FastText
+from benchmarks.measure import CaughtWarnings, PeakMemory, Timer, accuracy, best_rows_per_second
+from benchmarks.report import Family
 from sklearn_pnet import ProjectionNetClassifier
-from sklearn_pnet._size import dumped_size
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-from fasttext_system import FastText
-from measure import CaughtWarnings, PeakMemory, Timer, accuracy, best_rows_per_second
+# The one import of the package's size measure in the benchmarks (run.py
+# takes it from here); not in measure.py, which fastText's environment
+# imports without the package.
+from sklearn_pnet._size import dumped_size
 
 SEED = 0
 
@@ -49,8 +55,9 @@ class Settings:
 
     quick: bool = False
     budgets: tuple = (64, 128, 256, 720, 1024, 2048)
-    # Extra budgets of some datasets, e.g. the paper's 100 bits on MNIST.
-    extra_budgets: dict = field(default_factory=lambda: {"mnist": (100,)})
+    # Extra budgets of some datasets (their registry entries'), e.g. the
+    # paper's 100 bits on MNIST.
+    extra_budgets: dict = field(default_factory=datasets.extra_budgets)
     max_iter: int = 50
     early_stopping: bool = True
     n_iter_no_change: int = 5
@@ -197,13 +204,9 @@ def sparsify(pipeline):
 
 
 def student_only(estimator):
-    """The fitted ProjectionNet as ``keep_teacher=False`` would leave it:
-    the object whose dump is the student's size."""
-    student = copy.copy(estimator)
-    if hasattr(student, "teacher_"):
-        del student.teacher_
-        student.keep_teacher = False
-    return student
+    """The fitted ProjectionNet as it ships, trimmed for prediction (a
+    shallow copy: the estimator keeps its teacher for the teacher's row)."""
+    return copy.copy(estimator).trim_for_prediction()
 
 
 def _n_iter(estimator):
@@ -219,12 +222,13 @@ class Estimator:
     Parameters
     ----------
     name : str
-        Row label; a swept entry appends " <n> bits".
+        Name of its family (the ``family`` column) and row label; a swept
+        entry appends " <n> bits".
     build : callable
         ``build(settings, n_bits)`` returns an unfitted estimator;
         ``n_bits`` is None unless ``sweep``.
     kinds : tuple of str
-        Kinds of data ("image", "text") the entry runs on.
+        Kinds of data (``datasets.KINDS``) the entry runs on.
     sweep : bool
         Build and measure one estimator per bit budget.
     text_pipeline : bool
@@ -232,14 +236,19 @@ class Estimator:
         vectorizer) rather than the shared features.
     finalize : callable
         Applied to the fitted estimator, inside the timed fit.
-    teacher : bool
-        Also report the kept teacher of the first budget's fit.
+    teacher : Family
+        Also report the kept teacher of the first budget's fit, as a row
+        of this family; None: no teacher row.
     available : callable
         Returns False where the entry cannot run (a missing class).
     budgets : tuple of int
         Bit budgets of a swept entry, instead of the run's.
     datasets : tuple of str
         Names of the only datasets the entry runs on (default: all).
+    **report
+        The other fields of its :class:`~benchmarks.report.Family`, which
+        say where the report shows its rows: ``color``, ``marker``,
+        ``curve``, ``level``, ``reference``, ``paper``, ``equal_bytes``.
     """
 
     def __init__(
@@ -247,16 +256,18 @@ class Estimator:
         name,
         build,
         *,
-        kinds=("image", "text"),
+        kinds=datasets.KINDS,
         sweep=False,
         text_pipeline=False,
         finalize=None,
-        teacher=False,
+        teacher=None,
         available=lambda: True,
         budgets=None,
         datasets=None,
+        **report,
     ):
         self.name = name
+        self.family = Family(name, **report)
         self.build = build
         self.kinds = kinds
         self.sweep = sweep
@@ -266,6 +277,11 @@ class Estimator:
         self.available = available
         self.budgets = budgets
         self.datasets = datasets
+
+    @property
+    def families(self):
+        """The families of its rows: its own, and its teacher's."""
+        return (self.family,) if self.teacher is None else (self.family, self.teacher)
 
     def applies_to(self, dataset):
         return dataset.kind in self.kinds and (
@@ -284,8 +300,8 @@ class Estimator:
             row["n_bits"] = n_bits if n_bits is not None else getattr(estimator, "n_bits", None)
             rows.append(row)
             log(_summary(row))
-            if self.teacher and i == 0:
-                rows.append(teacher_row(estimator, row, features, settings))
+            if self.teacher is not None and i == 0:
+                rows.append(teacher_row(estimator, row, features, settings, self.teacher.name))
                 log(_summary(rows[-1]))
         return rows
 
@@ -335,8 +351,9 @@ class Estimator:
         return row, model
 
 
-def teacher_row(estimator, student_row, features, settings):
-    """The row of the teacher kept by a jointly trained ProjectionNet.
+def teacher_row(estimator, student_row, features, settings, family):
+    """The row, of ``family``, of the teacher kept by a jointly trained
+    ProjectionNet.
 
     Its fit time and memory are those of the joint fit (teacher and
     student train together); its size is the dump of the torch module.
@@ -353,7 +370,7 @@ def teacher_row(estimator, student_row, features, settings):
     row = dict(student_row)
     row.update(
         system=f"Teacher MLP({hidden}) of {student_row['system']}",
-        family="Teacher",
+        family=family,
         n_bits=None,
         accuracy=accuracy(data.y_test, y_pred),
         model_bytes=dumped_size(estimator.teacher_),
@@ -420,31 +437,54 @@ def _has_hashednet():
 
 # Datasets of the equal-bytes table of ProjectionNet, HashedNets and
 # compressed students.
-COMPRESSION_DATASETS = ("mnist", "20news")
+COMPRESSION_DATASETS = datasets.compression_datasets()
 
+# Where the report shows each family (report.Family): a ProjectionNet and
+# its student alone share a colour (dark: joint training, light: alone) and
+# are curves over the bit budgets (solid: joint, dashed: without it).
 SYSTEMS = [
     Estimator(
         "ProjectionNet random",
         lambda s, b: projection_net(s, b, projection="random", joint=True),
         sweep=True,
-        teacher=True,
+        teacher=Family("Teacher", color="#333333", marker="P", level=":", paper="full"),
+        color="#1f77b4",
+        marker="o",
+        curve="-",
+        paper="bits",
+        equal_bytes="ProjectionNet, random projection",
     ),
     Estimator(
         "ProjectionNet trained",
         lambda s, b: projection_net(s, b, projection="trained", joint=True),
         sweep=True,
+        color="#d62728",
+        marker="s",
+        curve="-",
+        paper="bits",
+        equal_bytes="ProjectionNet, trained projection",
     ),
     Estimator(
         "Student alone random",
         lambda s, b: projection_net(s, b, projection="random", joint=False),
         sweep=True,
+        color="#9ecae1",
+        marker="o",
+        curve="--",
+        paper="bits",
     ),
     Estimator(
         "Student alone trained",
         lambda s, b: projection_net(s, b, projection="trained", joint=False),
         sweep=True,
+        color="#fc9272",
+        marker="s",
+        curve="--",
+        paper="bits",
     ),
-    Estimator("ProjectionNet (default settings)", default_projection_net),
+    Estimator(
+        "ProjectionNet (default settings)", default_projection_net, color="#6a3d9a", marker="*"
+    ),
     # Compressed students, for the equal-bytes comparison with HashedNets
     # (issue #4): the trained projection at two budgets, stored in 4 bits
     # a weight (k-means), pruned to 20% of its weights, or with a hidden
@@ -458,24 +498,55 @@ SYSTEMS = [
             sweep=True,
             budgets=(256, 1024),
             datasets=COMPRESSION_DATASETS,
+            equal_bytes="Compressed students (k-means, pruning)",
         )
         for name, params in [
-            ("k-means 16", dict(weight_clusters=16)),
-            ("pruned 80%, int8", dict(sparsity=0.8)),
-            ("hidden 128, k-means 16", dict(hidden_layer_sizes=(128,), weight_clusters=16)),
+            ("k-means 16", {"weight_clusters": 16}),
+            ("pruned 80%, int8", {"sparsity": 0.8}),
+            ("hidden 128, k-means 16", {"hidden_layer_sizes": (128,), "weight_clusters": 16}),
         ]
     ],
-    Estimator("LogisticRegression", lambda s, b: LogisticRegression(max_iter=s.linear_max_iter)),
-    Estimator("LinearSVC", lambda s, b: LinearSVC(random_state=SEED)),
-    Estimator("MLPClassifier", mlp),
-    Estimator("SparseRandomProjection + LR", random_projection_lr, sweep=True),
-    Estimator("HashedNet 1/8", hashed_net(1 / 8), available=_has_hashednet),
-    Estimator("HashedNet 1/64", hashed_net(1 / 64), available=_has_hashednet),
+    Estimator(
+        "LogisticRegression",
+        lambda s, b: LogisticRegression(max_iter=s.linear_max_iter),
+        equal_bytes="Linear models",
+    ),
+    Estimator(
+        "LinearSVC",
+        lambda s, b: LinearSVC(random_state=SEED),
+        reference=2,
+        equal_bytes="Linear models",
+    ),
+    Estimator(
+        "MLPClassifier",
+        mlp,
+        color="#7f7f7f",
+        marker="X",
+        level="-.",
+        reference=1,
+        paper="full",
+        equal_bytes="MLPClassifier",
+    ),
+    Estimator(
+        "SparseRandomProjection + LR",
+        random_projection_lr,
+        sweep=True,
+        color="#2ca02c",
+        marker="^",
+        curve="--",
+    ),
+    Estimator(
+        "HashedNet 1/8", hashed_net(1 / 8), available=_has_hashednet, equal_bytes="HashedNets"
+    ),
+    Estimator(
+        "HashedNet 1/64", hashed_net(1 / 64), available=_has_hashednet, equal_bytes="HashedNets"
+    ),
     Estimator(
         "HashedNet 1/512",
         hashed_net(1 / 512),
         available=_has_hashednet,
         datasets=COMPRESSION_DATASETS,
+        equal_bytes="HashedNets",
     ),
     Estimator(
         "HashingVectorizer(2^18) + SGD", hashing_sgd(2**18), kinds=("text",), text_pipeline=True
@@ -492,3 +563,7 @@ SYSTEMS = [
     ),
     FastText(),
 ]
+
+# Every family of the registry by name, in its order: what the report
+# places by their fields.
+FAMILIES = {family.name: family for system in SYSTEMS for family in system.families}

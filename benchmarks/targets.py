@@ -32,12 +32,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-import sklearn_pnet
-from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/targets.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.targets does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-from measure import best_rows_per_second
+import sklearn_pnet
+from benchmarks import datasets
+from benchmarks.measure import best_rows_per_second
+from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
@@ -124,7 +128,7 @@ def digits_256_bits(data_dir):
 def design_card(data_dir):
     """``TfidfVectorizer() -> ProjectionNetClassifier(n_bits=256)`` on the
     4 topics of scikit-learn's text example."""
-    news = datasets.load_newsgroups_4topics(datasets.resolve_data_dir(data_dir))
+    news = datasets.load("20news_4topics", data_dir)
 
     def pipeline(**params):
         return lambda: make_pipeline(
@@ -214,17 +218,17 @@ def mnist_32_kib(data_dir):
 
 # The 256 KiB 20 Newsgroups classifier, chosen on validation splits
 # (VALIDATION.md); pipeline_speed.py times the same layout.
-NEWSGROUPS_256_KIB = dict(
-    n_bits=1024,
-    density=0.125,
-    n_weights=622592,
-    weight_clusters=8,
-    teacher_hidden_layer_sizes=(256,),
-    loss_weights=(1.0, 1.0, 1.0),
-    temperature=2.0,
-    max_iter=30,
-    random_state=SEED,
-)
+NEWSGROUPS_256_KIB = {
+    "n_bits": 1024,
+    "density": 0.125,
+    "n_weights": 622592,
+    "weight_clusters": 8,
+    "teacher_hidden_layer_sizes": (256,),
+    "loss_weights": (1.0, 1.0, 1.0),
+    "temperature": 2.0,
+    "max_iter": 30,
+    "random_state": SEED,
+}
 
 
 def newsgroups_256_kib(data_dir):
@@ -292,11 +296,14 @@ def write_report(rows, command, seconds, path):
     lines = [
         "# Targets",
         "",
-        f"Written by `{command}` on "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, in {seconds:.0f} s, "
-        f"on {platform.processor() or platform.machine()} ({platform.system()}), "
-        f"sklearn_pnet {sklearn_pnet.__version__}. Test accuracy, one fit each "
-        "(`random_state=0`); sizes are `len(joblib.dump(model))`.",
+        (
+            f"Written by `{command}` on "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"in {seconds:.0f} s, "
+            f"on {platform.processor() or platform.machine()} ({platform.system()}), "
+            f"sklearn_pnet {sklearn_pnet.__version__}. Test accuracy, one fit each "
+            "(`random_state=0`); sizes are `len(joblib.dump(model))`."
+        ),
         "",
         "| target | issue | goal | configuration | test accuracy | bytes | fit s | other | met |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -338,7 +345,11 @@ def main(argv=None):
             print(
                 f"  {result['label']}: accuracy {result['accuracy']:.4f}, "
                 f"{result['bytes']:,} bytes, fit {result['fit_seconds']:.0f} s"
-                + (f", speed {result['speed_ratio']:.2f}x LinearSVC" if "speed_ratio" in result else ""),
+                + (
+                    f", speed {result['speed_ratio']:.2f}x LinearSVC"
+                    if "speed_ratio" in result
+                    else ""
+                ),
                 flush=True,
             )
     command = "python benchmarks/targets.py " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -5,8 +5,10 @@ chosen without looking at the test split: fit on 80% of the official
 training split, score on the other 20% (stratified, seed 0)::
 
     python benchmarks/validation.py --data-dir ../shared/data --dataset mnist \\
-        --params "n_bits=256, hidden_layer_sizes=(128,), n_weights=8192, weight_clusters=16, max_iter=60"
-    python benchmarks/validation.py --data-dir ../shared/data --dataset 20news --vectorizer hashing \\
+        --params "n_bits=256, hidden_layer_sizes=(128,), n_weights=8192, weight_clusters=16, \\
+                  max_iter=60"
+    python benchmarks/validation.py --data-dir ../shared/data --dataset 20news \\
+        --vectorizer hashing \\
         --params "n_bits=1024, n_weights=393216, weight_clusters=16, max_iter=30"
 
 ``--params`` are keyword arguments of ``ProjectionNetClassifier``
@@ -24,30 +26,28 @@ training being the same.
 import argparse
 import ast
 import copy
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer
 
+if __package__ in (None, ""):
+    # Run as a script (python benchmarks/validation.py): import the benchmarks
+    # package, and the project's own sklearn_pnet, from the project root, as
+    # python -m benchmarks.validation does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import datasets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 from sklearn_pnet._storage import encode
 
-# Modules beside this one: benchmarks/ is a folder of scripts, not a package.
-import datasets
-
-LOADERS = {
-    "digits": lambda d: datasets.load("digits", d),
-    "mnist": lambda d: datasets.load("mnist", d),
-    "fashion_mnist": lambda d: datasets.load("fashion_mnist", d),
-    "20news": lambda d: datasets.load("20news", d),
-    "20news_4topics": lambda d: datasets.load_newsgroups_4topics(datasets.resolve_data_dir(d)),
-}
 VECTORIZERS = {
     "tfidf": TfidfVectorizer,
     "hashing": lambda: HashingVectorizer(n_features=2**20, alternate_sign=False),
@@ -70,7 +70,7 @@ def parse_params(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
-    parser.add_argument("--dataset", choices=list(LOADERS), required=True)
+    parser.add_argument("--dataset", choices=list(datasets.DATASETS), required=True)
     parser.add_argument("--vectorizer", choices=list(VECTORIZERS), default="tfidf")
     parser.add_argument("--params", default="")
     parser.add_argument("--storage", action="store_true", help="score each storage form")
@@ -82,7 +82,7 @@ def main(argv=None):
         "(20 Newsgroups: by article number)",
     )
     args = parser.parse_args(argv)
-    data = LOADERS[args.dataset](args.data_dir)
+    data = datasets.load(args.dataset, args.data_dir)
     if args.split == "latest":
         X_fit, X_val, y_fit, y_val = latest_split(data)
     else:
@@ -130,7 +130,7 @@ def latest_split(data, fraction=0.2):
     for label in np.unique(data.y_train):
         members = np.flatnonzero(data.y_train == label)
         members = members[np.argsort(data.train_order[members], kind="stable")]
-        held_out[members[int(round((1 - fraction) * len(members))) :]] = True
+        held_out[members[round((1 - fraction) * len(members)) :]] = True
     return (
         data.X_train[~held_out],
         data.X_train[held_out],
@@ -154,8 +154,10 @@ def reencoded(model, dtype, n_clusters):
     model = copy.deepcopy(model)
     clf = model[-1] if hasattr(model, "steps") else model
     clf.coefs_ = [encode(np.asarray(c), dtype, n_clusters) for c in clf.coefs_]
-    if clf.projector_.weights_ is not None:
-        clf.projector_.weights_ = encode(np.asarray(clf.projector_.weights_), dtype, n_clusters)
+    projector = clf.projector_
+    if projector.weights_ is not None:
+        weights = encode(np.asarray(projector.weights_), dtype, n_clusters)
+        projector._use_trained_weights(weights, projector.threshold_)
     return model
 
 

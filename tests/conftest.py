@@ -1,9 +1,9 @@
 """Fixtures and helpers shared by the test modules."""
 
+import os
 import subprocess
 import sys
 import textwrap
-
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,15 @@ def random_csr(n_rows, n_cols, nnz_per_row, seed=0):
     )
     X.sum_duplicates()
     return X
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The real datasets' directory; the test is skipped without it."""
+    path = Path(os.environ.get("SKLEARN_PNET_DATA", SHARED_DATA))
+    if not path.is_dir():
+        pytest.skip(f"no data directory at {path}")
+    return path
 
 
 @pytest.fixture

@@ -6,33 +6,27 @@ data (``../shared/data``) is marked slow.
 
 import csv
 import gzip
-import importlib.util
+import hashlib
+import io
 import json
 import os
 import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+
+from benchmarks import datasets, measure, pipeline_speed, report, systems, targets, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _import(name):
-    """A module of benchmarks/ (not a package), under a name of its own so
-    that it cannot clash with an installed package such as ``datasets``."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # for their imports of each other
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_benchmark(*args, timeout=600):
@@ -41,6 +35,7 @@ def run_benchmark(*args, timeout=600):
     env.pop("SKLEARN_PNET_DATA", None)  # only what the arguments say
     return subprocess.run(
         [sys.executable, str(BENCHMARKS / "run.py"), *args],
+        check=False,
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -75,6 +70,7 @@ def check_outputs(out, datasets):
     return payload
 
 
+@pytest.mark.integration
 def test_quick_digits_run_writes_results(tmp_path):
     done = run_benchmark("--quick", "--datasets", "digits", "--out", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -115,8 +111,7 @@ def test_whole_quick_suite_on_real_data(tmp_path):
         "--quick", "--data-dir", str(SHARED_DATA), "--out", str(tmp_path), timeout=900
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    datasets = _import("datasets")
-    payload = check_outputs(tmp_path, list(datasets.LOADERS))
+    payload = check_outputs(tmp_path, datasets.suite())
     text_families = {r["family"] for r in payload["results"] if r["dataset"] == "20news"}
     assert {
         "HashingVectorizer(2^18) + SGD",
@@ -142,7 +137,6 @@ def _write_idx(path, array):
 
 
 def test_mnist_loader_reads_idx_files_of_the_data_dir(tmp_path):
-    datasets = _import("datasets")
     rng = np.random.RandomState(0)
     folder = tmp_path / "mnist"
     folder.mkdir()
@@ -161,7 +155,6 @@ def test_mnist_loader_reads_idx_files_of_the_data_dir(tmp_path):
 
 
 def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
-    datasets = _import("datasets")
     monkeypatch.setenv(datasets.DATA_DIR_VARIABLE, str(tmp_path))
     assert datasets.resolve_data_dir() == tmp_path
     assert datasets.resolve_data_dir("elsewhere") == Path("elsewhere")
@@ -170,23 +163,22 @@ def test_data_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
 
 
 def test_latest_split_holds_out_the_latest_documents_of_each_class():
-    datasets, validation = _import("datasets"), _import("validation")
     y = np.array([0] * 5 + [1] * 5)
     order = np.array([50, 10, 40, 20, 30, 5, 4, 3, 2, 1])
     X = np.arange(10).astype(object)
-    data = datasets.Dataset("toy", "text", X, X[:0], y, y[:0], "toy", order)
+    data = datasets.Dataset(X, X[:0], y, y[:0], "toy", order, name="toy", kind="text")
     X_fit, X_val, y_fit, y_val = validation.latest_split(data)
     # Per class, the highest article number is the 20% held out.
     assert list(X_val) == [0, 5]
     assert list(y_val) == [0, 1]
     assert sorted(X_fit) == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert list(y_fit) == [0, 0, 0, 0, 1, 1, 1, 1]
     data.train_order = None
     with pytest.raises(SystemExit, match="no posting order"):
         validation.latest_split(data)
 
 
 def test_trec_and_sms_parsers(tmp_path):
-    datasets = _import("datasets")
     trec = tmp_path / "trec.label"
     # TREC is Latin-1: a byte that is not valid UTF-8 must load.
     trec.write_bytes(
@@ -200,8 +192,84 @@ def test_trec_and_sms_parsers(tmp_path):
     assert list(labels) == ["ham", "spam"] and messages[1] == "WIN\ta prize"
 
 
+def _serve(tmp_path, files):
+    """``files`` ({name: bytes}) in a folder, and its ``file://`` URL:
+    downloads without a network (``fetch_file`` wants a host name)."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name, data in files.items():
+        (remote / name).write_bytes(data)
+    return f"file://localhost{remote}/"
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """An empty scikit-learn data home, and no data directory."""
+    home = tmp_path / "scikit_learn_data"
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(home))
+    monkeypatch.delenv(datasets.DATA_DIR_VARIABLE, raising=False)
+    return home
+
+
+TREC_TRAIN = b"NUM:date When was Caf\xe9 Society made ?\nHUM:ind Who is he ?\n"
+TREC_TEST = b"LOC:city Where is Paris ?\n"
+
+
+def test_trec_download_is_checked(tmp_path, data_home, monkeypatch):
+    files = {"train_5500.label": TREC_TRAIN, "TREC_10.label": TREC_TEST}
+    monkeypatch.setattr(datasets, "TREC_URL", _serve(tmp_path, files))
+    monkeypatch.setattr(
+        datasets, "TREC_SHA256", {name: _sha256(data) for name, data in files.items()}
+    )
+    data = datasets.load("trec")
+    assert list(data.y_train) == ["NUM", "HUM"] and list(data.y_test) == ["LOC"]
+    assert data.kind == "text"
+    assert (data_home / "trec" / "TREC_10.label").read_bytes() == TREC_TEST
+
+    wrong = dict(datasets.TREC_SHA256, **{"TREC_10.label": "0" * 64})
+    monkeypatch.setattr(datasets, "TREC_SHA256", wrong)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "other_home"))
+    with pytest.raises(OSError, match="SHA256 checksum of TREC_10.label"):
+        datasets.load("trec")
+
+
+def _sms_archive(text):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("SMSSpamCollection", text)
+        z.writestr("readme", b"SMS Spam Collection v.1")
+    return buffer.getvalue()
+
+
+def test_sms_download_checks_the_extracted_file(tmp_path, data_home, monkeypatch):
+    text = "".join(f"{label}\tmessage {i}\n" for i, label in enumerate(["ham", "spam"] * 4))
+    archive = _sms_archive(text.encode())
+    url = _serve(tmp_path, {"sms.zip": archive}) + "sms.zip"
+    monkeypatch.setattr(datasets, "SMS_URL", url)
+    monkeypatch.setattr(datasets, "SMS_SHA256", _sha256(text.encode()))
+    data = datasets.load("sms_spam")
+    assert len(data.y_train) == 6 and len(data.y_test) == 2 and data.source == url
+    assert (data_home / "sms_spam" / "SMSSpamCollection").read_text() == text
+
+    # Against another checksum, the extracted file is refused, and so is
+    # the archive's copy: nothing is written.
+    monkeypatch.setattr(datasets, "SMS_SHA256", "0" * 64)
+    with pytest.raises(OSError, match="SHA256 checksum of SMSSpamCollection"):
+        datasets.load("sms_spam")
+    assert (data_home / "sms_spam" / "SMSSpamCollection").read_text() == text
+
+    # Once extracted and checked, the file is used as it is, without a download.
+    monkeypatch.setattr(datasets, "SMS_SHA256", _sha256(text.encode()))
+    (data_home / "sms_spam" / "smsspamcollection.zip").unlink()
+    (tmp_path / "remote" / "sms.zip").unlink()
+    assert len(datasets.load("sms_spam").y_train) == 6
+
+
 def test_ratios_compare_with_the_reference_of_the_same_dataset():
-    report = _import("report")
     frame = report.results_frame(
         [
             {
@@ -234,7 +302,6 @@ def test_ratios_compare_with_the_reference_of_the_same_dataset():
 
 
 def test_peak_memory_sees_an_allocation():
-    measure = _import("measure")
     with measure.PeakMemory() as memory:
         block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
         del block
@@ -242,17 +309,172 @@ def test_peak_memory_sees_an_allocation():
     assert memory.method in ("VmHWM", "tracemalloc")
 
 
-def test_every_registry_entry_has_the_interface():
-    systems = _import("systems")
-    names = [system.name for system in systems.SYSTEMS]
-    assert len(names) == len(set(names))
+def test_dataset_registry_entries_are_consistent():
+    assert datasets.suite(), "run.py would measure nothing"
+    for name, entry in datasets.DATASETS.items():
+        assert entry.name == name
+        assert entry.kind in datasets.KINDS
+        assert all(isinstance(b, int) and b > 0 for b in entry.extra_budgets)
+    with pytest.raises(ValueError, match="kind 'audio'"):
+        datasets.DatasetEntry("speech", "audio", datasets.load_digits_split)
+    digits = datasets.DATASETS["digits"]
+    with pytest.raises(ValueError, match="registered twice"):
+        datasets._by_name([digits, digits])
+    # The kind says what the loader gives: pixels in [0, 1] for images.
+    data = datasets.load("digits")
+    assert data.kind == digits.kind == "image"
+    assert data.X_train.dtype == np.float32 and 0 <= data.X_train.min() <= data.X_train.max() <= 1
+
+
+def test_system_registry_entries_are_consistent():
+    families = [family for system in systems.SYSTEMS for family in system.families]
+    assert len(families) == len(systems.FAMILIES), "a family name is used twice"
+    suite = [datasets.DATASETS[name] for name in datasets.suite()]
     for system in systems.SYSTEMS:
-        assert set(system.kinds) <= {"image", "text"}
-        assert callable(system.run) and isinstance(system.available(), bool)
+        assert system.kinds and set(system.kinds) <= set(datasets.KINDS), system.name
+        assert set(getattr(system, "datasets", None) or ()) <= set(datasets.DATASETS), system.name
+        assert any(system.applies_to(entry) for entry in suite), f"{system.name} never runs"
+        assert isinstance(system.available(), bool)
+        sweep = getattr(system, "sweep", False)
+        assert getattr(system, "budgets", None) is None or sweep, system.name
+        own = system.families[0]
+        assert own.name == system.name
+        # A curve joins a family's budgets; a level, a reference and the
+        # paper's full network are one row.
+        assert own.curve is None or sweep, system.name
+        assert own.paper != "bits" or sweep, system.name
+        assert not sweep or (own.level is None and own.reference is None), system.name
+        assert not sweep or own.paper != "full", system.name
+    ranks = sorted(f.reference for f in families if f.reference is not None)
+    assert ranks == list(range(1, len(ranks) + 1))
+    groups = {f.equal_bytes for f in families} - {None}
+    assert groups == set(report.EQUAL_BYTES_GROUPS), "an equal-bytes row with no family"
+    with pytest.raises(ValueError, match="paper="):
+        report.Family("x", paper="720 bits")
+    with pytest.raises(ValueError, match="equal-bytes group"):
+        report.Family("x", equal_bytes="Tiny models")
+    with pytest.raises(ValueError, match="not both"):
+        report.Family("x", curve="-", level=":")
+
+
+def _row(system, family, accuracy, model_bytes, n_bits=None):
+    return {
+        "dataset": "mnist",
+        "system": system,
+        "family": family,
+        "n_bits": n_bits,
+        "accuracy": accuracy,
+        "model_bytes": model_bytes,
+        "fit_seconds": 1.0,
+        "predict_rows_per_s": 100.0,
+        "params": f"{family}()",
+    }
+
+
+def test_report_places_each_family_by_its_fields(tmp_path):
+    # Made-up names: only the fields can place them. "Plain" has none and
+    # "Unknown" is not registered at all (rows of an older run).
+    families = {
+        "Curve": report.Family(
+            "Curve", color="#123456", marker="o", curve="--", paper="bits", equal_bytes="HashedNets"
+        ),
+        "Full": report.Family(
+            "Full", level=":", reference=1, paper="full", equal_bytes="MLPClassifier"
+        ),
+        "Peer": report.Family("Peer", reference=2, equal_bytes="Linear models"),
+        "Plain": report.Family("Plain"),
+    }
+    frame = report.results_frame(
+        [
+            _row("Curve 100 bits", "Curve", 0.70, 2000, 100),
+            _row("Curve 720 bits", "Curve", 0.90, 9000, 720),
+            _row("Full", "Full", 0.98, 900_000),
+            _row("Peer", "Peer", 0.92, 60_000),
+            _row("Plain 100 bits", "Plain", 0.80, 3000, 100),
+            _row("Unknown", "Unknown", 0.50, 500),
+        ]
+    )
+    assert report.references(families) == ["Full", "Peer"]
+
+    # The paper's points (80-100 bits, 720 bits, full network), ours beside.
+    paper = report.paper_table(frame, families).splitlines()[2:]
+    assert [row.split(" | ")[2] for row in paper] == [
+        "Curve 100 bits: 70.0% (2,000 B) |",
+        "Curve 720 bits: 90.0% (9,000 B) |",
+        "Full: 98.0% (900,000 B) |",
+    ]
+
+    table = report.equal_bytes_table(frame, "mnist", families).splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == [
+        "| HashedNets",
+        "| Linear models",
+        "| MLPClassifier",
+    ]
+    assert "Curve 720 bits" in table[2] and "Plain" not in "".join(table)
+    assert report.equal_bytes_table(frame.assign(dataset="digits"), "digits", families) is None
+
+    fig, (bits, bytes_) = plt.subplots(1, 2)
+    report.draw_accuracy_vs_bits(bits, frame, "mnist", families)
+    assert [line.get_label() for line in bits.get_lines()] == ["Curve", "Full"]
+    assert [line.get_linestyle() for line in bits.get_lines()] == ["--", ":"]
+    assert bits.get_lines()[0].get_color() == "#123456"
+    report.draw_accuracy_vs_bytes(bytes_, frame, "mnist", families)
+    joined = {line.get_label(): line.get_linestyle() for line in bytes_.get_lines()}
+    assert joined == {
+        "Curve": "-",
+        "Full": "None",
+        "Peer": "None",
+        "Plain": "None",
+        "Unknown": "None",
+    }
+    plt.close(fig)
+
+    meta = {
+        "commands": ["python benchmarks/run.py --quick"],
+        "date": "today",
+        "mode": "quick",
+        "total_seconds": 1.0,
+        "machine": "here",
+        "versions": "these",
+        "commit": "abc",
+        "skipped": [],
+        "failed": [],
+    }
+    report.write_markdown(frame, meta, {"mnist": "Toy data."}, {}, tmp_path, families)
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    order = [
+        "## MNIST: the ProjectionNet paper's points",
+        "## mnist: ProjectionNet, HashedNets and compressed students at equal bytes",
+        "Ratios against Full",
+        "Ratios against Peer",
+        "## Settings",
+    ]
+    assert [markdown.index(heading) for heading in order] == sorted(
+        markdown.index(heading) for heading in order
+    )
+
+
+def test_committed_results_are_what_the_report_writes(tmp_path):
+    # The committed RESULTS.md, results.csv and results.json, written again
+    # from results.json by this code: the same bytes (the plots are not
+    # drawn, only linked).
+    with open(BENCHMARKS / "results.json") as f:
+        payload = json.load(f)
+    meta = payload["meta"]
+    frame = report.results_frame(payload["results"])
+    plots = {
+        dataset: [
+            tmp_path / "plots" / f"{dataset}_accuracy_vs_{kind}.png" for kind in ("bytes", "bits")
+        ]
+        for dataset in meta["dataset_info"]
+    }
+    report.write_machine_readable(frame, meta, tmp_path)
+    report.write_markdown(frame, meta, meta["dataset_info"], plots, tmp_path, systems.FAMILIES)
+    for name in ("RESULTS.md", "results.csv", "results.json"):
+        assert (tmp_path / name).read_bytes() == (BENCHMARKS / name).read_bytes(), name
 
 
 def test_results_frame_keeps_integer_columns():
-    report = _import("report")
     frame = report.results_frame(
         [{"n_bits": 64, "model_bytes": 10}, {"n_bits": None, "model_bytes": 20}]
     )
@@ -265,8 +487,7 @@ def test_targets_report_marks_goals_and_comparison_points(tmp_path):
     # (goal=None, e.g. the paper's random projection) is only reported.
     from sklearn.linear_model import LogisticRegression
 
-    targets = _import("targets")
-    digits = _import("datasets").load("digits")
+    digits = datasets.load("digits")
     target = targets.TARGETS[0]
     rows = [
         (target, targets._accuracy_target(label, LogisticRegression, digits, goal))
@@ -282,13 +503,12 @@ def test_targets_report_marks_goals_and_comparison_points(tmp_path):
 
 
 def test_pipeline_speed_times_every_pipeline_on_raw_text():
-    speed = _import("pipeline_speed")
     rng = np.random.default_rng(0)
     words = np.array(["apple", "bread", "cloud", "delta", "earth", "flame", "grape", "house"])
     X = [" ".join(rng.choice(words, size=12)) for _ in range(60)]
     y = np.arange(60) % 3
-    models = speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
-    rates = speed.rows_per_second(models, X[:40], y[:40], X[40:])
+    models = pipeline_speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
+    rates = pipeline_speed.rows_per_second(models, X[:40], y[:40], X[40:])
     assert list(rates) == [
         "ProjectionNet, 2 slots per word",
         "ProjectionNet, 8 slots per word",

@@ -8,31 +8,18 @@ these tests check the same things with fewer epochs where accuracy allows,
 and sizes with one epoch (training does not change a model's size).
 """
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.pipeline import make_pipeline
-from test_benchmarks import SHARED_DATA, _import
 
+from benchmarks import datasets, targets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 
 KIB = 1024
-
-datasets = _import("datasets")
-targets = _import("targets")
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    path = os.environ.get("SKLEARN_PNET_DATA", SHARED_DATA)
-    if not Path(path).is_dir():
-        pytest.skip(f"no data directory at {path}")
-    return path
 
 
 def fit(model, X, y):
