@@ -204,8 +204,11 @@ def sparsify(pipeline):
 
 
 def student_only(estimator):
-    """The fitted ProjectionNet as it ships, trimmed for prediction (a
-    shallow copy: the estimator keeps its teacher for the teacher's row)."""
+    """The fitted model as it ships: a ProjectionNet trimmed for prediction
+    (a shallow copy: the estimator keeps its teacher for the teacher's row);
+    any other model as it is."""
+    if not hasattr(estimator, "trim_for_prediction"):
+        return estimator
     return copy.copy(estimator).trim_for_prediction()
 
 
