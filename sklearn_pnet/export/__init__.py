@@ -4,7 +4,7 @@
 
 from ._c import FORMAT_VERSION, write_c
 
-__all__ = ["FORMAT_VERSION", "export_c"]
+__all__ = ["FORMAT_VERSION", "export_c", "register_onnx_converters"]
 
 
 def export_c(model, out_dir, *, name="model", main=True):
@@ -57,3 +57,16 @@ def export_c(model, out_dir, *, name="model", main=True):
     True
     """
     return write_c(model, out_dir, name=name, main=main)
+
+
+def register_onnx_converters():
+    """Register converters so that ``skl2onnx.to_onnx`` converts
+    ``ProjectionNetClassifier`` and ``LSHProjector`` (and pipelines ending
+    in them); needs the ``onnx`` extra (skl2onnx, onnxruntime).
+
+    The projection is computed in the graph from the seed (opset 18); only
+    dense input is supported. Returns nothing.
+    """
+    from ._onnx import register
+
+    register()

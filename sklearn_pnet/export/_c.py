@@ -55,7 +55,9 @@ class _Arrays:
         items = [fmt(v) for v in values] if values.size else [fmt(np.zeros(1, values.dtype)[0])]
         rows = [", ".join(items[i : i + 12]) for i in range(0, len(items), 12)]
         body = ",\n    ".join(rows)
-        self.declarations.append(f"static const {ctype} {ident}[{len(items)}] = {{\n    {body}\n}};")
+        self.declarations.append(
+            f"static const {ctype} {ident}[{len(items)}] = {{\n    {body}\n}};"
+        )
         return ident
 
     def floats(self, suffix, values):
@@ -276,7 +278,7 @@ def _c_string(label):
 def _header(name, facts):
     upper = name.upper()
     lines = [
-        f"/* Model \"{name}\" exported by sklearn-pnet, format version {FORMAT_VERSION}. */",
+        f'/* Model "{name}" exported by sklearn-pnet, format version {FORMAT_VERSION}. */',
         f"#ifndef {upper}_H",
         f"#define {upper}_H",
         "",
@@ -305,7 +307,7 @@ def _source(name, model):
     arrays = _Arrays(name)
     definitions, facts = _model_source(arrays, model)
     lines = [
-        f"/* Model \"{name}\" exported by sklearn-pnet, format version {FORMAT_VERSION}:",
+        f'/* Model "{name}" exported by sklearn-pnet, format version {FORMAT_VERSION}:',
         " * weights in their stored form, see DEVICE.md. */",
         f'#include "{name}.h"',
         "",
