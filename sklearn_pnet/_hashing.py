@@ -9,60 +9,10 @@ The hash is MurmurHash3's 64-bit finaliser (``fmix64``), applied to integer
 keys built from the seed, a *stream* number (so that unrelated uses of the
 same seed never share values) and the indices. All arithmetic is on
 unsigned 64-bit integers modulo 2**64, so the values are identical on every
-platform. A C version of everything in this module::
-
-    uint64_t fmix64(uint64_t z) {
-        z ^= z >> 33; z *= 0xff51afd7ed558ccdULL;
-        z ^= z >> 33; z *= 0xc4ceb9fe1a85ec53ULL;
-        z ^= z >> 33; return z;
-    }
-    #define GOLDEN 0x9e3779b97f4a7c15ULL
-    #define COLUMN 0xd6e8feb86659fd93ULL
-    uint64_t row_key(uint32_t seed, uint64_t stream, uint64_t row) {
-        uint64_t seed_key = fmix64((uint64_t)seed ^ (stream * GOLDEN));
-        return fmix64(seed_key ^ (row * GOLDEN));
-    }
-    uint64_t pair_hash(uint32_t seed, uint64_t stream, uint64_t row,
-                       uint64_t col) {
-        return fmix64(row_key(seed, stream, row) ^ ((col + 1) * COLUMN));
-    }
-
-    /* Dense projection: entry (feature j, bit k) is +1 or -1. */
-    int dense_sign(uint32_t seed, uint64_t j, uint64_t k) {
-        uint64_t word = pair_hash(seed, STREAM_DENSE, j, k / 64);
-        return ((word >> (k % 64)) & 1) ? +1 : -1;
-    }
-
-    /* Sparse projection: feature j adds sign * x_j to bit `bit`, once per
-       slot r = 0 .. n_slots-1 (slots may land on the same bit). */
-    void sparse_slot(uint32_t seed, uint64_t j, uint64_t r, uint32_t n_bits,
-                     uint32_t *bit, int *sign) {
-        uint64_t h = pair_hash(seed, STREAM_SPARSE, j, r);
-        *bit = (uint32_t)(((h >> 32) * n_bits) >> 32);
-        *sign = (h & 1) ? +1 : -1;
-    }
-
-    /* Trained projection: entry c of feature j (c = bit k of the dense
-       projection, or slot r of the sparse one; m such entries a feature)
-       is multiplied by w[projection_bucket(...)], one of n_weights trained
-       weights. They are shared through the hash only when the n_features
-       * m entries outnumber them; otherwise each entry has its own. */
-    uint32_t projection_bucket(uint32_t seed, uint64_t j, uint64_t c,
-                               uint64_t m, uint64_t n_features,
-                               uint32_t n_weights) {
-        if (n_weights >= n_features * m) return (uint32_t)(j * m + c);
-        uint64_t h = pair_hash(seed, STREAM_PROJECTION_WEIGHT, j, c);
-        return (uint32_t)(((h >> 32) * n_weights) >> 32);
-    }
-
-    /* Hashed weights (HashedNets): virtual entry (i, j) is
-       sign * w[bucket], with w the layer's n_buckets real weights. */
-    void hashed_entry(uint32_t seed, uint64_t i, uint64_t j,
-                      uint32_t n_buckets, uint32_t *bucket, int *sign) {
-        uint64_t h = pair_hash(seed, STREAM_HASHED, i, j);
-        *bucket = (uint32_t)(((h >> 32) * n_buckets) >> 32);
-        *sign = (h & 1) ? +1 : -1;
-    }
+platform. The C version of everything in this module is
+``sklearn_pnet/export/c/pnet_hash.c``: the file that every C export compiles
+and that DEVICE.md shows (``tests/test_export_c.py`` checks both against
+these functions).
 
 The dense projection takes 64 signs from each hash, so building the block
 for ``u`` features and ``n_bits`` bits costs ``u * ceil(n_bits / 64)``

@@ -2,6 +2,7 @@
 so that none can rot."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ def test_every_example_has_a_test_and_a_docstring():
         "compact_text_pipeline",
         "grid_search_bits",
         "export_without_torch",
+        "export_to_c",
     }
     scripts = {path.stem for path in EXAMPLES.glob("*.py")}
     assert scripts == tested
@@ -75,3 +77,10 @@ def test_export_without_torch():
     assert "import torch fails" in out
     assert "torch loaded: False" in out
     assert "identical to the training process's: True" in out
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
+def test_export_to_c():
+    out = run_example("export_to_c")
+    assert "C labels identical to predict's: True" in out
+    assert "compiled (text + data)" in out and "rows/s: C" in out

@@ -1,0 +1,146 @@
+/* sklearn-pnet text front end: the row HashingVectorizer's defaults give
+ * (lowercase, token_pattern r"(?u)\b\w\w+\b", unigrams, MurmurHash3_x86_32
+ * with seed 0, alternate_sign, norm, binary), for UTF-8 text.
+ *
+ * ASCII is exact. Other bytes (>= 0x80) count as word characters and are
+ * hashed as they are, not lowercased: exact for lowercase letters of any
+ * script; uppercase non-ASCII letters, and non-ASCII spaces, punctuation or
+ * symbols, give other tokens than Python's Unicode-aware regex and lower().
+ * SPDX-License-Identifier: BSD-3-Clause */
+#include <math.h>
+
+#include "pnet_runtime.h"
+
+static int pnet_word_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_' || c >= 0x80;
+}
+
+static uint32_t pnet_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint32_t)c + 32u : (uint32_t)c;
+}
+
+static uint32_t pnet_rotl32(uint32_t x, int r)
+{
+    return (x << r) | (x >> (32 - r));
+}
+
+/* MurmurHash3_x86_32 (Austin Appleby, public domain) of the lowercased
+ * bytes, seed 0: sklearn.utils.murmurhash3_32(token, positive=False). */
+static int32_t pnet_murmur3_lower(const unsigned char *s, size_t len)
+{
+    const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
+    uint32_t h = 0, k;
+    size_t i, tail = len & ~(size_t)3;
+    for (i = 0; i < tail; i += 4) {
+        k = pnet_lower(s[i]) | pnet_lower(s[i + 1]) << 8 | pnet_lower(s[i + 2]) << 16 |
+            pnet_lower(s[i + 3]) << 24;
+        k *= c1;
+        k = pnet_rotl32(k, 15);
+        k *= c2;
+        h ^= k;
+        h = pnet_rotl32(h, 13);
+        h = h * 5u + 0xe6546b64u;
+    }
+    k = 0;
+    switch (len & 3) {
+    case 3:
+        k ^= pnet_lower(s[tail + 2]) << 16; /* fall through */
+    case 2:
+        k ^= pnet_lower(s[tail + 1]) << 8; /* fall through */
+    case 1:
+        k ^= pnet_lower(s[tail]);
+        k *= c1;
+        k = pnet_rotl32(k, 15);
+        k *= c2;
+        h ^= k;
+        break;
+    default:
+        break;
+    }
+    h ^= (uint32_t)len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    /* Two's complement reinterpretation, without implementation-defined casts. */
+    return h < 0x80000000u ? (int32_t)h : -(int32_t)(0xffffffffu - h) - 1;
+}
+
+long pnet_text_features(const pnet_text *t, const char *text, size_t len, uint32_t *indices,
+                        double *values, size_t capacity)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, n = 0, out, k;
+    double norm = 0.0;
+    while (i < len) {
+        size_t start = i, n_chars = 0;
+        int32_t h;
+        uint32_t index;
+        if (!pnet_word_byte(s[i])) {
+            i++;
+            continue;
+        }
+        for (; i < len && pnet_word_byte(s[i]); i++) {
+            n_chars += (s[i] & 0xc0u) != 0x80u; /* UTF-8 continuation bytes are no characters */
+        }
+        if (n_chars < 2) {
+            continue;
+        }
+        if (n == capacity) {
+            return PNET_ERR_CAPACITY;
+        }
+        h = pnet_murmur3_lower(s + start, i - start);
+        /* abs(h) % n_features, with sklearn's value for h = -2**31. */
+        index = h == INT32_MIN ? (uint32_t)((2147483647u - (t->n_features - 1u)) % t->n_features)
+                               : (uint32_t)(h < 0 ? -(int64_t)h : h) % t->n_features;
+        indices[n] = index;
+        values[n] = (t->alternate_sign && h < 0) ? -1.0 : 1.0;
+        n++;
+    }
+    /* sum_duplicates: sort by index (a shell sort of both arrays, in place:
+       qsort cannot move two arrays), then add equal indices' values, which
+       are +-1, so their order does not matter. */
+    if (n > 1) {
+        size_t gap;
+        for (gap = n / 2; gap > 0; gap /= 2) {
+            for (k = gap; k < n; k++) {
+                uint32_t idx = indices[k];
+                double val = values[k];
+                size_t m = k;
+                for (; m >= gap && indices[m - gap] > idx; m -= gap) {
+                    indices[m] = indices[m - gap];
+                    values[m] = values[m - gap];
+                }
+                indices[m] = idx;
+                values[m] = val;
+            }
+        }
+    }
+    out = 0;
+    for (k = 0; k < n; k++) {
+        if (out > 0 && indices[out - 1] == indices[k]) {
+            values[out - 1] += values[k];
+        } else {
+            indices[out] = indices[k];
+            values[out] = values[k];
+            out++;
+        }
+    }
+    for (k = 0; k < out; k++) {
+        if (t->binary) {
+            values[k] = 1.0;
+        }
+        norm += t->norm == 2 ? values[k] * values[k] : fabs(values[k]);
+    }
+    if (t->norm != 0 && norm != 0.0) {
+        norm = t->norm == 2 ? sqrt(norm) : norm;
+        for (k = 0; k < out; k++) {
+            values[k] /= norm;
+        }
+    }
+    return (long)out;
+}
