@@ -39,38 +39,47 @@ STRUCTURE_CACHE_ENTRIES = 2**24
 
 
 class SparseLinear(nn.Module):
-    """``x @ weight + bias`` for wide sparse input, with sparse gradients.
+    """``x @ weight + bias`` for wide sparse input, updating only the rows a
+    batch uses.
 
     A CSR batch (``torch.sparse_csr_tensor``) is multiplied straight from
-    its three arrays by ``embedding_bag``: the cost is proportional to the
-    batch's non-zeros, and the gradient of ``weight`` only has rows for the
-    columns present, so a 130k-feature first layer is updated in a few
-    milliseconds. ``sparse = True`` tells the trainer to optimise
-    ``weight`` with ``torch.optim.SparseAdam``, as for ``nn.EmbeddingBag``.
+    its three arrays by ``embedding_bag``, on the rows of ``weight`` of the
+    columns present (``batch_rows``): the cost is proportional to the
+    batch's non-zeros, and a 130k-feature first layer is updated in a few
+    milliseconds. ``weight`` gets no gradient through autograd: the trainer
+    updates those rows with :class:`~sklearn_pnet._training.RowAdam` (Adam
+    on the rows used, as ``torch.optim.SparseAdam`` does, without building
+    and coalescing sparse gradient tensors, which took most of a 20
+    Newsgroups epoch: ``benchmarks/SPEED.md``).
     """
-
-    sparse = True
 
     def __init__(self, in_features, out_features):
         super().__init__()
         # Same uniform initialisation as nn.Linear.
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-bound, bound))
+        self.weight = nn.Parameter(
+            torch.empty(in_features, out_features).uniform_(-bound, bound), requires_grad=False
+        )
         self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        # (rows, their copy that autograd sees) of the last training batch.
+        self.batch_rows = None
 
     def forward(self, x):
-        if x.layout == torch.sparse_csr:
-            out = F.embedding_bag(
-                x.col_indices(),
-                self.weight,
-                x.crow_indices()[:-1],
-                mode="sum",
-                per_sample_weights=x.values(),
-                sparse=True,
-                include_last_offset=False,
-            )
-        else:
-            out = x @ self.weight
+        if x.layout != torch.sparse_csr:
+            return x @ self.weight + self.bias
+        rows, columns = torch.unique(x.col_indices(), return_inverse=True)
+        used = self.weight.detach()[rows]
+        if torch.is_grad_enabled():
+            used.requires_grad_()
+            self.batch_rows = (rows, used)
+        out = F.embedding_bag(
+            columns,
+            used,
+            x.crow_indices()[:-1],
+            mode="sum",
+            per_sample_weights=x.values(),
+            include_last_offset=False,
+        )
         return out + self.bias
 
 

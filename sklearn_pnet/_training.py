@@ -114,9 +114,53 @@ class TrainingHistory:
     t: int = 0  # number of samples seen, as scikit-learn's MLP counts
 
 
+class RowAdam:
+    """Adam on the rows of a weight matrix that a batch used.
+
+    For layers that keep ``batch_rows = (rows, used)``, ``used`` being the
+    copy of ``weight[rows]`` that autograd saw (see
+    :class:`~sklearn_pnet._torch_pnet.SparseLinear`): the moments and the
+    weights of those rows only are updated, with the bias correction of the
+    number of steps taken, as ``torch.optim.SparseAdam`` does, but from a
+    dense gradient of the rows instead of a sparse tensor to coalesce.
+    """
+
+    def __init__(self, layers, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.layers, self.lr, self.betas, self.eps = layers, lr, betas, eps
+        self.state = [
+            (torch.zeros_like(layer.weight), torch.zeros_like(layer.weight))
+            for layer in layers
+        ]
+        self.n_steps = 0
+
+    def zero_grad(self):
+        for layer in self.layers:
+            layer.batch_rows = None
+
+    @torch.no_grad()
+    def step(self):
+        self.n_steps += 1
+        beta1, beta2 = self.betas
+        step_size = self.lr * (1 - beta2**self.n_steps) ** 0.5 / (1 - beta1**self.n_steps)
+        for layer, (exp_avg, exp_avg_sq) in zip(self.layers, self.state):
+            if layer.batch_rows is None or layer.batch_rows[1].grad is None:
+                continue
+            rows, used = layer.batch_rows
+            grad = used.grad
+            m = exp_avg[rows].lerp_(grad, 1 - beta1)
+            v = exp_avg_sq[rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            exp_avg[rows], exp_avg_sq[rows] = m, v
+            layer.weight[rows] = used.detach() - step_size * m / (v.sqrt() + self.eps)
+
+
+def _row_sparse_layers(modules):
+    return [m for module in modules for m in module.modules() if hasattr(m, "batch_rows")]
+
+
 def _optimizers(modules, learning_rate):
-    """Adam for dense parameters, SparseAdam for those with sparse gradients;
-    a sub-module's ``lr_scale`` attribute multiplies its learning rate."""
+    """Adam for dense parameters, SparseAdam for those with sparse gradients,
+    :class:`RowAdam` for layers that update the rows a batch used; a
+    sub-module's ``lr_scale`` attribute multiplies its learning rate."""
     groups = {}  # (sparse, scale) -> parameters
     for module in modules:
         sparse_ids = {id(p) for p in sparse_parameters(module)}
@@ -135,6 +179,9 @@ def _optimizers(modules, learning_rate):
         if param_groups:
             optimizer = torch.optim.SparseAdam if sparse else torch.optim.Adam
             optimizers.append(optimizer(param_groups, lr=learning_rate))
+    layers = _row_sparse_layers(modules)
+    if layers:
+        optimizers.append(RowAdam(layers, learning_rate))
     return optimizers
 
 

@@ -1,0 +1,61 @@
+"""The training loop's parts: optimisers, thread use."""
+
+import os
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from sklearn_pnet._torch_common import to_tensor
+from sklearn_pnet._torch_pnet import SparseLinear
+from sklearn_pnet._training import RowAdam, training_threads
+
+
+def test_row_adam_updates_the_rows_used_as_sparse_adam_does():
+    X = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    torch.manual_seed(0)
+    layer = SparseLinear(50, 4)
+    reference = torch.nn.Parameter(layer.weight.detach().clone())
+    start = layer.weight.detach().clone()
+    row_adam = RowAdam([layer], lr=0.01)
+    sparse_adam = torch.optim.SparseAdam([reference], lr=0.01)
+    targets = torch.randn(30, 4)
+    for batch in (slice(0, 10), slice(10, 20), slice(0, 30)):
+        x = to_tensor(X[batch], "cpu")
+        row_adam.zero_grad()
+        F.mse_loss(layer(x), targets[batch]).backward()
+        row_adam.step()
+        sparse_adam.zero_grad()
+        out = F.embedding_bag(
+            x.col_indices(),
+            reference,
+            x.crow_indices()[:-1],
+            mode="sum",
+            per_sample_weights=x.values(),
+            sparse=True,
+        )
+        F.mse_loss(out + layer.bias.detach(), targets[batch]).backward()
+        sparse_adam.step()
+    torch.testing.assert_close(layer.weight.detach(), reference.detach(), rtol=1e-5, atol=1e-6)
+    # Rows no batch used did not move; autograd never made a weight gradient.
+    unused = torch.from_numpy(np.setdiff1d(np.arange(50), X.indices))
+    assert len(unused) > 0
+    torch.testing.assert_close(layer.weight[unused], start[unused], rtol=0, atol=0)
+    assert layer.weight.grad is None
+
+
+def test_training_uses_one_thread_unless_told(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with training_threads():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    torch.set_num_threads(2)
+    try:
+        with training_threads():
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert "OMP_NUM_THREADS" in os.environ
