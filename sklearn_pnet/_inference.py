@@ -30,14 +30,19 @@ def present_columns(X):
 
     Returns ``(features, X_present)``: the sorted column indices present and
     ``X`` restricted to them, as CSR with columns ``0 .. u-1`` (sharing
-    ``X``'s data). A mask of the columns costs one byte per column, not a
-    sort of the non-zeros.
+    ``X``'s data). For many non-zeros, a mask of the columns costs one byte
+    per column, not a sort of the non-zeros; for a few (one row at a time),
+    sorting them is cheaper than a pass over every column.
     """
     X = sp.csr_matrix(X)
-    used = np.zeros(X.shape[1], dtype=bool)
-    used[X.indices] = True
-    features = np.flatnonzero(used)
-    columns = (np.cumsum(used, dtype=np.int32) - 1)[X.indices]
+    if 16 * X.nnz < X.shape[1]:
+        features, columns = np.unique(X.indices, return_inverse=True)
+        columns = columns.astype(np.int32)
+    else:
+        used = np.zeros(X.shape[1], dtype=bool)
+        used[X.indices] = True
+        features = np.flatnonzero(used)
+        columns = (np.cumsum(used, dtype=np.int32) - 1)[X.indices]
     X = sp.csr_matrix((X.data, columns, X.indptr), shape=(X.shape[0], len(features)))
     return features, X
 

@@ -262,7 +262,11 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             Zeros and ones of type ``dtype``.
         """
         check_is_fitted(self)
-        X = validate_features(self, X, reset=False)
+        return self._bits(validate_features(self, X, reset=False))
+
+    def _bits(self, X):
+        """The bits of an already validated ``X`` (a classifier that holds
+        this projector has validated its input once)."""
         return self._threshold(self._project(X))
 
     def _project(self, X):
