@@ -2,6 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -416,8 +417,6 @@ class ProjectionNetClassifier(BaseNetClassifier):
         return teacher, student
 
     def _loss(self):
-        from functools import partial
-
         from ._training import joint_loss
 
         return partial(
