@@ -15,7 +15,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._inference import softmax
-from ._validation import validate_features
+from ._validation import (
+    IntInterval,
+    check_labels,
+    numpy_inputs,
+    restored_on_failure,
+    validate_features,
+)
 
 TORCH_EXTRA = "sklearn-pnet[torch]"
 
@@ -41,9 +47,32 @@ def require_torch():
 def layer_sizes(sizes, name):
     """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
     sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
         raise ValueError(f"{name} must hold positive integers, got {sizes!r}.")
     return sizes
+
+
+def check_validation_split(y, validation_fraction):
+    """Check that early stopping's stratified split of the class indices
+    ``y`` leaves every class on both sides.
+
+    ``train_test_split`` would otherwise fail with a message about
+    ``test_size`` and the number of classes, which names neither
+    ``early_stopping`` nor ``validation_fraction``.
+    """
+    counts = np.bincount(y)
+    n_samples, n_classes = len(y), len(counts)
+    n_validation = int(np.ceil(validation_fraction * n_samples))
+    n_train = n_samples - n_validation
+    if counts.min() < 2 or min(n_validation, n_train) < n_classes:
+        raise ValueError(
+            f"early_stopping holds out validation_fraction={validation_fraction} of "
+            f"the {n_samples} samples ({n_validation} for validation, {n_train} for "
+            f"training), stratified by class, but each side needs a sample of every "
+            f"one of the {n_classes} classes (the smallest class has {counts.min()} "
+            "samples). Use more samples, a validation_fraction that leaves both sides "
+            "enough, or early_stopping=False."
+        )
 
 
 def to_numpy(parameter):
@@ -75,19 +104,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [IntInterval(1, None, closed="left")],
+        "batch_size": [IntInterval(1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
-        "weight_clusters": [Interval(Integral, 2, 256, closed="both"), None],
+        "weight_clusters": [IntInterval(2, 256, closed="both"), None],
         "device": [str],
     }
 
@@ -113,20 +142,20 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             Fitted estimator.
         """
         require_torch()
-        previous = dict(vars(self))
-        try:
+        # An interrupt (Ctrl-C) during training does not get here: the
+        # Trainer stops at the end of the batch and the fit completes.
+        with restored_on_failure(self):
             self._fit(X, y, sample_weight)
-        except BaseException:
-            # validate_data has already set n_features_in_ (and maybe
-            # feature_names_in_): put back the model that was there.
-            vars(self).clear()
-            vars(self).update(previous)
-            raise
         return self
 
     def _fit(self, X, y, sample_weight):
+        # Every setting first: a fit that cannot train must fail before it
+        # has touched the data, let alone the fitted attributes.
+        self._check_parameters()
         warm = self.warm_start and hasattr(self, "intercepts_")
         X, y, sample_weight, classes = self._check_training_data(X, y, sample_weight, warm)
+        if self.early_stopping:
+            check_validation_split(y, self.validation_fraction)
         rng = check_random_state(self.random_state)
         data, prepared = self._prepare(X, y, sample_weight, rng, warm)
         teacher, student, history = self._train(
@@ -139,15 +168,24 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         vars(self).pop("teacher_", None)
         vars(self).update(fitted)
 
+    def _check_parameters(self):
+        """Check what ``_parameter_constraints`` cannot: the device, and in
+        subclasses the contents of tuples. Raises ``ValueError``."""
+        from ._torch_common import training_device
+
+        training_device(self.device)
+
     def _check_training_data(self, X, y, sample_weight, warm):
         """Validated ``X``, class indices of ``y``, sample weights (the
         samples of weight 0 left out: they would still shape mini-batches)
         and the classes."""
+        check_labels(y)
         X, y = validate_features(self, X, y, reset=not warm)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
+        with numpy_inputs():
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float32, ensure_non_negative=True
+            )
         if (sample_weight == 0).any():
             kept = sample_weight > 0
             X, y, sample_weight = X[kept], y[kept], sample_weight[kept]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
-from ._torch_common import sparse_parameters, to_tensor
+from ._torch_common import sparse_parameters, to_tensor, training_device
 
 
 @dataclass
@@ -78,7 +78,7 @@ class TrainingSettings:
             tol=estimator.tol,
             shuffle=estimator.shuffle,
             verbose=bool(estimator.verbose),
-            device=torch.device(estimator.device),
+            device=training_device(estimator.device),
         )
 
 

@@ -178,23 +178,44 @@ def test_wrong_number_of_features_at_predict(fitted):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, match",
     [
-        dict(hidden_layer_sizes=(0,)),
-        dict(validation_fraction=0.999, early_stopping=True),
-        dict(max_iter=0),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=(True,)), "hidden_layer_sizes"),
+        (dict(teacher_hidden_layer_sizes=(0,)), "teacher_hidden_layer_sizes"),
+        (dict(validation_fraction=0.999, early_stopping=True), "validation_fraction=0.999"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(max_iter=True), "max_iter"),
+        (dict(device="cuda"), "device='cuda' is not available.*It has 'cpu'"),
+        (dict(device="nonsense"), "not a torch device name"),
+        (dict(device="meta"), "holds no data"),
+        (dict(n_bits=True), "n_bits.*not a bool"),
+        (dict(n_bits=10**7), "n_bits.*65536"),
+        (dict(loss_weights=(np.nan, 1, 1)), "finite"),
     ],
-    ids=["hidden_layer_sizes", "validation_fraction", "max_iter"],
+    ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
 )
-def test_a_failed_refit_leaves_the_fitted_model_as_it_was(make, digits, bad):
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(make, digits, bad, match):
     X_train, X_test, y_train, _ = digits
     clf = make(max_iter=3).fit(X_train, y_train)
+    if not set(bad) <= set(clf.get_params()):
+        pytest.skip(f"{type(clf).__name__} has no {set(bad)}")
     before, state = clf.predict_proba(X_test), dict(vars(clf))
     # Different data too: a refit must not half-adopt its n_features_in_.
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         clf.set_params(**bad).fit(X_train[:, :10], y_train)
     assert vars(clf).keys() == state.keys()
     assert clf.n_features_in_ == 64
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
+
+
+def test_one_sample_per_class_with_early_stopping_fails_cleanly(make, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3).fit(X_train, y_train)
+    before = clf.predict_proba(X_test)
+    first = np.unique(y_train, return_index=True)[1]
+    with pytest.raises(ValueError, match="early_stopping.*smallest class has 1 samples"):
+        clf.set_params(early_stopping=True).fit(X_train[first], y_train[first])
     np.testing.assert_array_equal(clf.predict_proba(X_test), before)
 
 
