@@ -75,6 +75,11 @@ def check_validation_split(y, validation_fraction):
         )
 
 
+def _is_weight(value):
+    """Whether ``value`` is an array of weights, in any stored form."""
+    return value is not None and hasattr(value, "__array__") and hasattr(value, "shape")
+
+
 def to_numpy(parameter):
     """A torch parameter as a float32 numpy array."""
     return parameter.detach().cpu().numpy().astype(np.float32)
@@ -162,7 +167,9 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             data, lambda: self._networks(X, prepared, warm, len(classes)), rng, warm
         )
         fitted = {"classes_": classes, **prepared}
-        fitted.update(self._fitted_weights(teacher, student, prepared))
+        weights = self._fitted_weights(teacher, student, prepared)
+        self._check_finite_weights({**prepared, **weights})
+        fitted.update(weights)
         fitted.update(self._history_attributes(history))
         # A kept teacher is the one this fit trained (in ``fitted``), or none.
         vars(self).pop("teacher_", None)
@@ -249,6 +256,25 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             history = trainer.fit(data, validation, history)
             history = self._post_training(trainer, data, validation, history)
         return teacher, student, history
+
+    def _check_finite_weights(self, fitted):
+        """Raise ``ValueError`` if a stored weight is not finite.
+
+        Training checks its float32 weights at every epoch; this catches
+        what storing them can add: float16 holds at most 65504.
+        """
+        for name, value in fitted.items():
+            values = value if isinstance(value, list) else [value]
+            if hasattr(value, "threshold_"):  # the projector
+                values = [value.threshold_, value.weights_]
+            for array in values:
+                if _is_weight(array) and not np.isfinite(np.asarray(array)).all():
+                    raise ValueError(
+                        f"The trained {name} are not finite in their stored form "
+                        f"(weight_dtype={self.weight_dtype!r}; float16 holds magnitudes "
+                        "up to 65504). Use weight_dtype='float32' or 'int8', or a lower "
+                        "learning_rate_init."
+                    )
 
     def _post_training(self, trainer, train, validation, history):
         """A phase after the main run (none by default)."""

@@ -15,8 +15,12 @@ temperature (Hinton et al., 2015).
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import math
+import signal
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,6 +167,17 @@ class Trainer:
     The seams: :meth:`step` trains on one batch, :meth:`fit` runs epochs
     under the stopping rule, and :meth:`prune` starts a post-training phase
     (magnitude pruning; a further :meth:`fit` fine-tunes what is left).
+
+    :meth:`fit` is where every training run goes through, so it is where
+    two things are handled once for all:
+
+    - an interrupt (Ctrl-C, ``KeyboardInterrupt``) stops training at the
+      end of the current batch and keeps the weights learnt so far (the
+      best epoch's with validation), with a warning, as scikit-learn's MLP
+      and skorch do; later calls to :meth:`fit` train no more, so the
+      estimator finishes its fit (compaction included) and predicts;
+    - a non-finite loss or weight stops training with a ``ValueError``
+      that names the epoch and the likely causes.
     """
 
     def __init__(self, teacher, student, loss, settings, rng):
@@ -174,6 +189,8 @@ class Trainer:
         # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
         self.masks = []
         self._optimizers = []
+        self.interrupted = False  # set once by an interrupt: no more training
+        self._interrupt_pending = False
 
     @property
     def _modules(self):
@@ -207,15 +224,28 @@ class Trainer:
         settings = self.settings
         max_iter = settings.max_iter if max_iter is None else max_iter
         history = history or TrainingHistory()
+        if self.interrupted:
+            return history
         history.best_validation_score, history.best_loss = None, np.inf
         # Fresh optimiser state at each call: fine-tuning after pruning
         # starts its moments anew, as a new run would.
         self._optimizers = _optimizers(self._modules, settings.learning_rate_init)
+        with self._interrupts_deferred():
+            return self._run(train, validation, history, max_iter, warn)
+
+    def _run(self, train, validation, history, max_iter, warn):
+        """The epochs of :meth:`fit`."""
+        settings = self.settings
         best_state = None
         no_improvement = 0
         for _ in range(max_iter):
             start = time.perf_counter()
-            loss, teacher_acc, student_acc = self._epoch(train)
+            try:
+                loss, teacher_acc, student_acc = self._epoch(train)
+            except KeyboardInterrupt:
+                self._stop_on_interrupt(history, best_state)
+                break
+            self._check_finite(loss, history.n_iter + 1)
             history.n_iter += 1
             history.t += len(train)
             history.loss_curve.append(loss)
@@ -265,6 +295,7 @@ class Trainer:
         order = self.rng.permutation(n) if self.settings.shuffle else np.arange(n)
         total_loss = teacher_correct = student_correct = weight_sum = 0.0
         for start in range(0, n, self.settings.batch_size):
+            self._raise_if_interrupted()
             batch = np.sort(order[start : start + self.settings.batch_size])
             loss, teacher_logits, student_logits, y, weight = self.step(data, batch)
             batch_weight = float(weight.sum())
@@ -312,6 +343,71 @@ class Trainer:
 
     def _state(self):
         return [copy.deepcopy(m.state_dict()) for m in self._modules]
+
+    @contextmanager
+    def _interrupts_deferred(self):
+        """Turn Ctrl-C (SIGINT) into a request that the next batch sees.
+
+        A ``KeyboardInterrupt`` raised wherever the interpreter happens to
+        be could stop an optimiser half-way through its parameters; the
+        handler only records the request, and :meth:`_epoch` acts on it
+        between batches. Signal handlers belong to the main thread: in
+        another one, or where SIGINT is ignored or handled outside Python,
+        nothing changes.
+        """
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+        if previous in (None, signal.SIG_IGN):
+            yield
+            return
+
+        def request_stop(signum, frame):
+            self._interrupt_pending = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _raise_if_interrupted(self):
+        """Raise the ``KeyboardInterrupt`` that SIGINT deferred, between
+        batches."""
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            raise KeyboardInterrupt
+
+    def _stop_on_interrupt(self, history, best_state):
+        """Keep the weights learnt so far and say so; no more training."""
+        self.interrupted = True
+        kept = "the weights after the last batch"
+        if best_state is not None:
+            self._load_state(best_state)
+            kept = "the weights of the best epoch on the validation data"
+        warnings.warn(
+            f"Training interrupted by user during epoch {history.n_iter + 1}; the model "
+            f"keeps {kept} ({history.n_iter} complete epochs).",
+            UserWarning,
+        )
+
+    def _check_finite(self, loss, epoch):
+        """Raise ``ValueError`` if the epoch's loss or any weight is not
+        finite: training has diverged, and a model with NaN or infinite
+        weights would predict nonsense (or one class) without a word."""
+        finite = math.isfinite(loss) and all(
+            bool(torch.isfinite(p).all()) for m in self._modules for p in m.parameters()
+        )
+        if not finite:
+            what = "some weights are not finite"
+            if not math.isfinite(loss):
+                what = f"the loss is {loss}"
+            raise ValueError(
+                f"Training diverged at epoch {epoch}: {what}. The usual causes "
+                "are a learning rate too high (learning_rate_init="
+                f"{self.settings.learning_rate_init}) or unscaled features, of very large "
+                "magnitude (scale them, e.g. with StandardScaler or MaxAbsScaler)."
+            )
 
     def _load_state(self, state):
         for module, module_state in zip(self._modules, state):

@@ -234,3 +234,75 @@ def test_sparse_input_predicts_like_dense(fitted, digits):
     np.testing.assert_allclose(
         fitted.predict_proba(sp.csr_matrix(X_test)), fitted.predict_proba(X_test), atol=1e-12
     )
+
+
+def test_divergence_raises_and_keeps_the_fitted_model(make, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3).fit(X_train, y_train)
+    before = clf.predict_proba(X_test)
+    with pytest.raises(ValueError, match="diverged at epoch 1.*learning rate.*unscaled"):
+        clf.set_params(learning_rate_init=1e30).fit(X_train, y_train)
+    # Features of 1e300 overflow float32: never a model with a NaN loss.
+    with pytest.raises(ValueError, match="diverged at epoch 1|projection of X overflows"):
+        clf.set_params(learning_rate_init=1e-3).fit(X_train * 1e300, y_train)
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
+
+
+def _interrupt_at_batch(monkeypatch, n_batch, send):
+    """Make the ``n_batch``-th training batch send an interrupt."""
+    from sklearn_pnet._training import Trainer
+
+    step, calls = Trainer.step, []
+
+    def interrupting_step(self, data, batch):
+        calls.append(1)
+        if len(calls) == n_batch:
+            send()
+        return step(self, data, batch)
+
+    monkeypatch.setattr(Trainer, "step", interrupting_step)
+    return calls
+
+
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "send",
+    [_raise_keyboard_interrupt, __import__("_thread").interrupt_main],
+    ids=["raised", "sigint"],
+)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_interrupt_keeps_what_was_learnt(make, digits, monkeypatch, send, early_stopping):
+    X_train, X_test, y_train, y_test = digits
+    # The interrupt comes in the middle of epoch 4.
+    n_train = len(X_train) - (int(np.ceil(0.1 * len(X_train))) if early_stopping else 0)
+    per_epoch = -(-n_train // 100)
+    clf = make(max_iter=50, batch_size=100, early_stopping=early_stopping)
+    calls = _interrupt_at_batch(monkeypatch, 3 * per_epoch + 3, send)
+    with pytest.warns(UserWarning, match="Training interrupted by user during epoch 4"):
+        clf.fit(X_train, y_train)
+    # Raised: the batch stops before its step; SIGINT: at the end of it.
+    assert len(calls) == 3 * per_epoch + 3
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3
+    assert np.isfinite(clf.predict_proba(X_test)).all()
+    assert clf.score(X_test, y_test) > 0.2  # chance: 0.1
+    if early_stopping:
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_interrupt_from_a_timer_finishes_the_fit(make, digits):
+    import _thread
+    import threading
+
+    X_train, X_test, y_train, _ = digits
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="Training interrupted by user"):
+            clf = make(max_iter=10_000, n_iter_no_change=10_000).fit(X_train, y_train)
+    finally:
+        timer.cancel()
+    assert 0 < clf.n_iter_ < 10_000
+    assert clf.predict(X_test).shape == (len(X_test),)
