@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._inference import softmax
+from ._model_format import ModelFormatMixin
 from ._validation import (
     IntInterval,
     check_labels,
@@ -85,7 +86,7 @@ def to_numpy(parameter):
     return parameter.detach().cpu().numpy().astype(np.float32)
 
 
-class BaseNetClassifier(ClassifierMixin, BaseEstimator):
+class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
     """Base class of the classifiers; not for direct use.
 
     :meth:`fit` is written here once. A subclass supplies its part through

@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _hashing
 from ._inference import hashed_projection
+from ._model_format import ModelFormatMixin
 from ._validation import IntInterval, numpy_inputs, restored_on_failure, validate_features
 
 __all__ = ["LSHProjector"]
@@ -88,7 +89,9 @@ def n_slots(density, n_features, n_bits):
     return max(1, int(round(density * n_bits)))
 
 
-class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class LSHProjector(
+    ModelFormatMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Map features to bits by hashed signed random projections.
 
     Bit ``k`` of a sample ``x`` is ``1`` when ``<x, p_k>`` exceeds a per-bit
