@@ -154,9 +154,14 @@ class PrunedMatrix:
         return f"PrunedMatrix(shape={self.shape}, nnz={self.nnz}, values {values})"
 
     def _matrix(self, dtype):
-        return sp.csc_matrix(
+        matrix = sp.csc_matrix(
             (np.asarray(self.data, dtype=dtype), self.indices, self.indptr), shape=self.shape
         )
+        # scipy's products trust the indices: check them, in O(nnz), as a
+        # model loaded from a file (with skops, say) may not have been
+        # written by this class.
+        matrix.check_format(full_check=True)
+        return matrix
 
     def __array__(self, dtype=None, copy=None):
         return self._matrix(dtype or np.float32).toarray()

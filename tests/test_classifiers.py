@@ -306,3 +306,16 @@ def test_interrupt_from_a_timer_finishes_the_fit(make, digits):
         timer.cancel()
     assert 0 < clf.n_iter_ < 10_000
     assert clf.predict(X_test).shape == (len(X_test),)
+
+
+def test_prediction_reads_fitted_attributes_only(fitted, digits):
+    # New parameters change nothing until the next fit.
+    _, X_test, _, _ = digits
+    before = fitted.predict_proba(X_test)
+    new = dict(
+        n_bits=3, hidden_layer_sizes=(5, 5), hash_bias=True, compression=1.0,
+        weight_dtype="float32", weight_clusters=2, projection="random", density=0.5,
+        center=False, sparsity=0.9, device="nonsense",
+    )
+    fitted.set_params(**{k: v for k, v in new.items() if k in fitted.get_params()})
+    np.testing.assert_array_equal(fitted.predict_proba(X_test), before)
