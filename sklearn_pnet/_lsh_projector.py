@@ -145,6 +145,10 @@ class LSHProjector(
     n_slots_ : int or None
         Bits touched by each feature, or None for the dense projection.
 
+    dtype_ : numpy.dtype
+        Type of the bits :meth:`transform` returns: ``dtype``, as it was at
+        :term:`fit` (a transform reads fitted attributes only).
+
     threshold_ : ndarray of shape (n_bits,)
         Per-bit threshold (zeros when ``center=False``).
 
@@ -258,7 +262,7 @@ class LSHProjector(
             return self._fit_projection_state(X, sample_weight)
 
     def _fit_projection_state(self, X, sample_weight):
-        check_output_dtype(self.dtype)
+        self.dtype_ = check_output_dtype(self.dtype)
         X = validate_features(self, X, reset=True)
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(_hashing.MAX_SEED, dtype=np.int64))
@@ -268,7 +272,7 @@ class LSHProjector(
         Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
         if self.center:
             with numpy_inputs():
-                sample_weight = _check_sample_weight(sample_weight, X)
+                sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             threshold = np.average(Z, axis=0, weights=sample_weight)
         else:
             threshold = np.zeros(self.n_bits)
@@ -321,7 +325,7 @@ class LSHProjector(
         return hashed_projection(X, self.seed_, n_bits, self.n_slots_, self.weights_)
 
     def _threshold(self, Z):
-        return (Z > self.threshold_).astype(self.dtype, copy=False)
+        return (Z > self.threshold_).astype(self.dtype_, copy=False)
 
     def _use_trained_weights(self, weights, threshold):
         """Adopt shared weights and thresholds trained for this projection.
@@ -347,6 +351,13 @@ class LSHProjector(
         self.weights_ = weights
         self.threshold_ = np.asarray(threshold, dtype=np.float32)
         return self
+
+    def __setstate__(self, state):
+        # Projectors of 0.1.0 have no ``dtype_``: their transform read the
+        # ``dtype`` parameter, which is what they were fitted with.
+        if "threshold_" in state and "dtype_" not in state:
+            state = {**state, "dtype_": np.dtype(state["dtype"])}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
