@@ -17,11 +17,13 @@ caller::
 # SPDX-License-Identifier: BSD-3-Clause
 
 # Every type a fitted model of this package holds beyond what skops trusts
-# by default (numpy arrays and dtypes, builtins, scikit-learn's own types):
+# by default (numpy arrays, builtins, scikit-learn's own types):
 # the estimators and the compact forms of their weights. A kept teacher
 # (``keep_teacher=True``) is a torch module, which skops cannot store:
 # call ``trim_for_prediction()`` first.
 SKOPS_TRUSTED_TYPES = [
+    # LSHProjector.dtype_: skops rebuilds it from its string, e.g. "uint8".
+    "numpy.dtype",
     "sklearn_pnet._hashed_net.HashedNetClassifier",
     "sklearn_pnet._lsh_projector.LSHProjector",
     "sklearn_pnet._projection_net.ProjectionNetClassifier",
