@@ -319,3 +319,28 @@ def test_prediction_reads_fitted_attributes_only(fitted, digits):
     )
     fitted.set_params(**{k: v for k, v in new.items() if k in fitted.get_params()})
     np.testing.assert_array_equal(fitted.predict_proba(X_test), before)
+
+
+def test_torch_tensors_under_array_api_dispatch(make):
+    # Array-API dispatch needs SCIPY_ARRAY_API=1 before scipy is imported:
+    # a fresh process. Inputs are converted to numpy; outputs are numpy.
+    import os
+    import subprocess
+    import sys
+
+    params = make().get_params()
+    script = f"""
+import numpy as np, sklearn, torch
+from sklearn_pnet import {type(make()).__name__} as cls, LSHProjector
+X = torch.rand(60, 4, dtype=torch.float64); y = torch.arange(60) % 3
+with sklearn.config_context(array_api_dispatch=True):
+    clf = cls(**{{**{params!r}, "max_iter": 2}}).fit(X, y)
+    assert isinstance(clf.predict(X), np.ndarray)
+    assert LSHProjector(8).fit(X).transform(X).shape == (60, 8)
+"""
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True, text=True, env=env, timeout=300, cwd=os.getcwd(),
+    )
+    assert done.returncode == 0, done.stderr
