@@ -75,6 +75,12 @@ def main(argv=None):
     parser.add_argument("--params", default="")
     parser.add_argument("--storage", action="store_true", help="score each storage form")
     parser.add_argument(
+        "--curve",
+        type=int,
+        metavar="K",
+        help="score every K epochs up to max_iter (warm_start, K epochs a call)",
+    )
+    parser.add_argument(
         "--split",
         choices=["random", "latest"],
         default="random",
@@ -92,6 +98,12 @@ def main(argv=None):
     params = {"random_state": 0, **parse_params(args.params)}
     if args.storage:
         params["weight_dtype"] = "float32"
+    if args.curve:
+        print(
+            f"{args.dataset} {args.split} {params}: "
+            + curve(params, args, X_fit, y_fit, X_val, y_val)
+        )
+        return
     model = ProjectionNetClassifier(**params)
     if data.kind == "text":
         model = make_pipeline(VECTORIZERS[args.vectorizer](), model)
@@ -112,6 +124,29 @@ def main(argv=None):
                 f"validation accuracy {stored.score(X_val, y_val):.4f}, "
                 f"{model_size_bytes(stored)['total']:,} bytes"
             )
+
+
+def curve(params, args, X_fit, y_fit, X_val, y_val):
+    """Validation accuracy every ``args.curve`` epochs of one training,
+    as ``epochs: accuracy (seconds so far)``.
+
+    The training is continued ``args.curve`` epochs at a time with
+    ``warm_start``, so it is close to, not exactly, one long run: each call
+    starts Adam's moments anew.
+    """
+    if not isinstance(X_fit, np.ndarray) or X_fit.dtype == object:
+        vectorizer = VECTORIZERS[args.vectorizer]()
+        X_fit, X_val = vectorizer.fit_transform(X_fit), vectorizer.transform(X_val)
+    max_iter = params.pop("max_iter", 200)
+    model = ProjectionNetClassifier(**params, max_iter=args.curve, warm_start=True)
+    start, points = time.perf_counter(), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        while model.get_params()["max_iter"] and getattr(model, "n_iter_", 0) < max_iter:
+            model.fit(X_fit, y_fit)
+            seconds = time.perf_counter() - start
+            points.append(f"{model.n_iter_}: {model.score(X_val, y_val):.4f} ({seconds:.0f} s)")
+    return ", ".join(points)
 
 
 def latest_split(data, fraction=0.2):

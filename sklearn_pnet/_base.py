@@ -15,7 +15,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._inference import softmax
-from ._validation import validate_features
+from ._model_format import ModelFormatMixin
+from ._validation import (
+    IntInterval,
+    check_labels,
+    numpy_inputs,
+    restored_on_failure,
+    validate_features,
+)
 
 TORCH_EXTRA = "sklearn-pnet[torch]"
 
@@ -41,9 +48,37 @@ def require_torch():
 def layer_sizes(sizes, name):
     """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
     sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
         raise ValueError(f"{name} must hold positive integers, got {sizes!r}.")
     return sizes
+
+
+def check_validation_split(y, validation_fraction):
+    """Check that early stopping's stratified split of the class indices
+    ``y`` leaves every class on both sides.
+
+    ``train_test_split`` would otherwise fail with a message about
+    ``test_size`` and the number of classes, which names neither
+    ``early_stopping`` nor ``validation_fraction``.
+    """
+    counts = np.bincount(y)
+    n_samples, n_classes = len(y), len(counts)
+    n_validation = int(np.ceil(validation_fraction * n_samples))
+    n_train = n_samples - n_validation
+    if counts.min() < 2 or min(n_validation, n_train) < n_classes:
+        raise ValueError(
+            f"early_stopping holds out validation_fraction={validation_fraction} of "
+            f"the {n_samples} samples ({n_validation} for validation, {n_train} for "
+            f"training), stratified by class, but each side needs a sample of every "
+            f"one of the {n_classes} classes (the smallest class has {counts.min()} "
+            "samples). Use more samples, a validation_fraction that leaves both sides "
+            "enough, or early_stopping=False."
+        )
+
+
+def _is_weight(value):
+    """Whether ``value`` is an array of weights, in any stored form."""
+    return value is not None and hasattr(value, "__array__") and hasattr(value, "shape")
 
 
 def to_numpy(parameter):
@@ -51,7 +86,7 @@ def to_numpy(parameter):
     return parameter.detach().cpu().numpy().astype(np.float32)
 
 
-class BaseNetClassifier(ClassifierMixin, BaseEstimator):
+class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
     """Base class of the classifiers; not for direct use.
 
     :meth:`fit` is written here once. A subclass supplies its part through
@@ -75,19 +110,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [IntInterval(1, None, closed="left")],
+        "batch_size": [IntInterval(1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_init": [Interval(Real, 0.0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
-        "weight_clusters": [Interval(Integral, 2, 256, closed="both"), None],
+        "weight_clusters": [IntInterval(2, 256, closed="both"), None],
         "device": [str],
     }
 
@@ -113,41 +148,52 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             Fitted estimator.
         """
         require_torch()
-        previous = dict(vars(self))
-        try:
+        # An interrupt (Ctrl-C) during training does not get here: the
+        # Trainer stops at the end of the batch and the fit completes.
+        with restored_on_failure(self):
             self._fit(X, y, sample_weight)
-        except BaseException:
-            # validate_data has already set n_features_in_ (and maybe
-            # feature_names_in_): put back the model that was there.
-            vars(self).clear()
-            vars(self).update(previous)
-            raise
         return self
 
     def _fit(self, X, y, sample_weight):
+        # Every setting first: a fit that cannot train must fail before it
+        # has touched the data, let alone the fitted attributes.
+        self._check_parameters()
         warm = self.warm_start and hasattr(self, "intercepts_")
         X, y, sample_weight, classes = self._check_training_data(X, y, sample_weight, warm)
+        if self.early_stopping:
+            check_validation_split(y, self.validation_fraction)
         rng = check_random_state(self.random_state)
         data, prepared = self._prepare(X, y, sample_weight, rng, warm)
         teacher, student, history = self._train(
             data, lambda: self._networks(X, prepared, warm, len(classes)), rng, warm
         )
         fitted = {"classes_": classes, **prepared}
-        fitted.update(self._fitted_weights(teacher, student, prepared))
+        weights = self._fitted_weights(teacher, student, prepared)
+        self._check_finite_weights({**prepared, **weights})
+        fitted.update(weights)
         fitted.update(self._history_attributes(history))
         # A kept teacher is the one this fit trained (in ``fitted``), or none.
         vars(self).pop("teacher_", None)
         vars(self).update(fitted)
 
+    def _check_parameters(self):
+        """Check what ``_parameter_constraints`` cannot: the device, and in
+        subclasses the contents of tuples. Raises ``ValueError``."""
+        from ._torch_common import training_device
+
+        training_device(self.device)
+
     def _check_training_data(self, X, y, sample_weight, warm):
         """Validated ``X``, class indices of ``y``, sample weights (the
         samples of weight 0 left out: they would still shape mini-batches)
         and the classes."""
+        check_labels(y)
         X, y = validate_features(self, X, y, reset=not warm)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float32, ensure_non_negative=True
-        )
+        with numpy_inputs():
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float32, ensure_non_negative=True
+            )
         if (sample_weight == 0).any():
             kept = sample_weight > 0
             X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
@@ -211,6 +257,25 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             history = trainer.fit(data, validation, history)
             history = self._post_training(trainer, data, validation, history)
         return teacher, student, history
+
+    def _check_finite_weights(self, fitted):
+        """Raise ``ValueError`` if a stored weight is not finite.
+
+        Training checks its float32 weights at every epoch; this catches
+        what storing them can add: float16 holds at most 65504.
+        """
+        for name, value in fitted.items():
+            values = value if isinstance(value, list) else [value]
+            if hasattr(value, "threshold_"):  # the projector
+                values = [value.threshold_, value.weights_]
+            for array in values:
+                if _is_weight(array) and not np.isfinite(np.asarray(array)).all():
+                    raise ValueError(
+                        f"The trained {name} are not finite in their stored form "
+                        f"(weight_dtype={self.weight_dtype!r}; float16 holds magnitudes "
+                        "up to 65504). Use weight_dtype='float32' or 'int8', or a lower "
+                        "learning_rate_init."
+                    )
 
     def _post_training(self, trainer, train, validation, history):
         """A phase after the main run (none by default)."""

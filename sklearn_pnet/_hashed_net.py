@@ -2,7 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -11,6 +11,7 @@ from . import _hashing
 from ._base import BaseNetClassifier, layer_sizes, to_numpy
 from ._inference import hashed_forward
 from ._storage import store_bias, store_weights
+from ._validation import IntInterval
 
 __all__ = ["HashedNetClassifier"]
 
@@ -205,7 +206,7 @@ class HashedNetClassifier(BaseNetClassifier):
 
     _parameter_constraints: dict = {
         **BaseNetClassifier._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
         "compression": [Interval(Real, 0.0, 1.0, closed="right")],
         "hash_bias": ["boolean"],
     }
@@ -248,6 +249,10 @@ class HashedNetClassifier(BaseNetClassifier):
         self.weight_dtype = weight_dtype
         self.weight_clusters = weight_clusters
         self.device = device
+
+    def _check_parameters(self):
+        super()._check_parameters()
+        layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _prepare(self, X, y, sample_weight, rng, warm):
         """The layers' sizes, real weights and hash seeds (new, or the

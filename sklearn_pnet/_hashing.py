@@ -89,7 +89,15 @@ def pair_hashes(seed, stream, rows, n_cols):
 
 def fast_range(hashes, n):
     """Map 64-bit hashes to ``[0, n)`` with Lemire's multiply-shift on the
-    high 32 bits (no modulo bias worth the name for ``n < 2**32``)."""
+    high 32 bits (no modulo bias worth the name for ``n < 2**32``).
+
+    For ``1 <= n < 2**32``, ``(h >> 32) * n < 2**64`` does not wrap, so
+    every result is in ``range(n)``: the indices that the projection and
+    the hashed layers write through (scipy's unchecked sparse kernels
+    among them) are in range by construction.
+    """
+    if not 1 <= n < 2**32:
+        raise ValueError(f"fast_range maps to [0, n) for 1 <= n < 2**32, got n={n}.")
     return (((hashes >> _S32) * np.uint64(n)) >> _S32).astype(np.intp)
 
 

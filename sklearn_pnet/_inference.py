@@ -130,14 +130,18 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
     # feature j; densifying that CSR matrix sums the entries of each bit, so
     # the whole projection costs O(nnz * n_slots) with no matrix product.
     # float32 and int32 halve the memory traffic of these nnz * n_slots
-    # arrays, which is what the time goes to.
+    # arrays, which is what the time goes to. scipy's kernels trust the
+    # indices: the bits are in range(n_bits) by construction (fast_range),
+    # and indptr is scaled in int64, where int32 would wrap beyond 2**31
+    # entries.
     X = sp.csr_matrix(X)
     features, X_present = present_columns(X)
     columns = X_present.indices
     bits, values = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
     values = X.data.astype(np.float32)[:, None] * values[columns]
+    indptr = X.indptr.astype(np.int64) * n_slots  # scipy narrows it again if it fits
     Z = sp.csr_matrix(
-        (values.ravel(), bits.astype(np.int32)[columns].ravel(), X.indptr * n_slots),
+        (values.ravel(), bits.astype(np.int32)[columns].ravel(), indptr),
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()

@@ -12,7 +12,7 @@ features.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import (
@@ -27,9 +27,17 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _hashing
 from ._inference import hashed_projection
-from ._validation import validate_features
+from ._model_format import ModelFormatMixin
+from ._validation import IntInterval, numpy_inputs, restored_on_failure, validate_features
 
 __all__ = ["LSHProjector"]
+
+# The most bits a projection may have. A bit costs a float32 threshold, a
+# float64 column of the projection of every batch and, in a classifier, a
+# row of the student's first layer; 2**16 bits is 64 times the largest
+# budget of the benchmarks, and n_bits=10**7 would allocate gigabytes
+# before the first epoch.
+MAX_N_BITS = 2**16
 
 
 def auto_density(n_features, n_bits, min_slots=1):
@@ -37,6 +45,39 @@ def auto_density(n_features, n_bits, min_slots=1):
     ``SparseRandomProjection`` has it, but at least ``min_slots`` bits per
     feature and at most all of them."""
     return float(min(1.0, max(1.0 / np.sqrt(n_features), min_slots / n_bits)))
+
+
+def check_output_dtype(dtype):
+    """``dtype`` as a numpy dtype that holds 0 and 1 (bool, int or float)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"dtype={dtype!r} is not a numpy dtype ({exc}).") from exc
+    if dtype.kind not in "biuf":
+        raise ValueError(
+            f"dtype={dtype!r} cannot hold bits: use a bool, integer or float type, "
+            "e.g. np.uint8 (the default)."
+        )
+    return dtype
+
+
+def check_finite_thresholds(threshold):
+    """The thresholds as float32, which must be finite.
+
+    Features of about 1e38 and beyond overflow the projection (or its
+    float32 thresholds): every bit would then be constant, so fitting
+    must fail rather than return such a projector.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        threshold = np.asarray(threshold).astype(np.float32)
+    if not np.isfinite(threshold).all():
+        raise ValueError(
+            "The projection of X overflows: its thresholds (the projections of the "
+            "training mean) are not finite in float32. Scale the features, e.g. with "
+            "StandardScaler or MaxAbsScaler, so that their magnitudes are well below "
+            "1e38."
+        )
+    return threshold
 
 
 def n_slots(density, n_features, n_bits):
@@ -48,7 +89,9 @@ def n_slots(density, n_features, n_bits):
     return max(1, int(round(density * n_bits)))
 
 
-class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class LSHProjector(
+    ModelFormatMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Map features to bits by hashed signed random projections.
 
     Bit ``k`` of a sample ``x`` is ``1`` when ``<x, p_k>`` exceeds a per-bit
@@ -102,6 +145,10 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     n_slots_ : int or None
         Bits touched by each feature, or None for the dense projection.
 
+    dtype_ : numpy.dtype
+        Type of the bits :meth:`transform` returns: ``dtype``, as it was at
+        :term:`fit` (a transform reads fitted attributes only).
+
     threshold_ : ndarray of shape (n_bits,)
         Per-bit threshold (zeros when ``center=False``).
 
@@ -145,7 +192,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     """
 
     _parameter_constraints: dict = {
-        "n_bits": [Interval(Integral, 1, None, closed="left")],
+        "n_bits": [IntInterval(1, MAX_N_BITS, closed="both")],
         "density": [
             Interval(Real, 0.0, 1.0, closed="right"),
             StrOptions({"auto"}),
@@ -211,6 +258,11 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self._threshold(Z)
 
     def _fit_projection(self, X, sample_weight):
+        with restored_on_failure(self):
+            return self._fit_projection_state(X, sample_weight)
+
+    def _fit_projection_state(self, X, sample_weight):
+        self.dtype_ = check_output_dtype(self.dtype)
         X = validate_features(self, X, reset=True)
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(_hashing.MAX_SEED, dtype=np.int64))
@@ -219,13 +271,14 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.weights_ = None
         Z = hashed_projection(X, self.seed_, self.n_bits, self.n_slots_, self.weights_)
         if self.center:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            with numpy_inputs():
+                sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             threshold = np.average(Z, axis=0, weights=sample_weight)
         else:
             threshold = np.zeros(self.n_bits)
         # float32 halves the only per-bit state, at no cost in bits that
         # matters: a sample within float32 rounding of a hyperplane is a tie.
-        self.threshold_ = threshold.astype(np.float32)
+        self.threshold_ = check_finite_thresholds(threshold)
         return Z
 
     def project(self, X):
@@ -276,7 +329,7 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return hashed_projection(X, self.seed_, n_bits, self.n_slots_, self.weights_)
 
     def _threshold(self, Z):
-        return (Z > self.threshold_).astype(self.dtype, copy=False)
+        return (Z > self.threshold_).astype(self.dtype_, copy=False)
 
     def _use_trained_weights(self, weights, threshold):
         """Adopt shared weights and thresholds trained for this projection.
@@ -302,6 +355,13 @@ class LSHProjector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.weights_ = weights
         self.threshold_ = np.asarray(threshold, dtype=np.float32)
         return self
+
+    def __setstate__(self, state):
+        # Projectors of 0.1.0 have no ``dtype_``: their transform read the
+        # ``dtype`` parameter, which is what they were fitted with.
+        if "threshold_" in state and "dtype_" not in state:
+            state = {**state, "dtype_": np.dtype(state["dtype"])}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

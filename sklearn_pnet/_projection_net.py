@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from functools import partial
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from . import _hashing
 from ._base import BaseNetClassifier, layer_sizes, to_numpy
 from ._inference import forward, softmax
-from ._lsh_projector import LSHProjector, auto_density
+from ._lsh_projector import MAX_N_BITS, LSHProjector, auto_density
 from ._storage import store_bias, store_weights
-from ._validation import validate_features
+from ._validation import IntInterval, validate_features
 
 __all__ = ["ProjectionNetClassifier"]
 
@@ -27,10 +27,18 @@ TRAINED_MIN_SLOTS = 16
 
 
 def _check_loss_weights(loss_weights):
-    weights = tuple(float(w) for w in loss_weights)
-    if len(weights) != 3 or min(weights) < 0 or weights[1] + weights[2] == 0:
+    try:
+        weights = tuple(float(w) for w in loss_weights)
+    except (TypeError, ValueError):
+        weights = ()
+    if (
+        len(weights) != 3
+        or not np.isfinite(weights).all()
+        or min(weights) < 0
+        or weights[1] + weights[2] == 0
+    ):
         raise ValueError(
-            "loss_weights must be three non-negative numbers (teacher-vs-label, "
+            "loss_weights must be three finite non-negative numbers (teacher-vs-label, "
             "student-vs-teacher, student-vs-label) and at least one of the last "
             f"two must be positive for the student to learn; got {loss_weights!r}."
         )
@@ -257,15 +265,12 @@ class ProjectionNetClassifier(BaseNetClassifier):
 
     _parameter_constraints: dict = {
         **BaseNetClassifier._parameter_constraints,
-        "n_bits": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "teacher_hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
+        "n_bits": [IntInterval(1, MAX_N_BITS, closed="both")],
+        "hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
+        "teacher_hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
         "teacher": [callable, None],
         "projection": [StrOptions({"random", "trained"})],
-        "n_weights": [Interval(Integral, 1, None, closed="left")],
+        "n_weights": [IntInterval(1, None, closed="left")],
         "density": [Interval(Real, 0.0, 1.0, closed="right"), StrOptions({"auto"})],
         "center": ["boolean"],
         "loss_weights": ["array-like"],
@@ -330,6 +335,13 @@ class ProjectionNetClassifier(BaseNetClassifier):
         self.sparsity = sparsity
         self.device = device
         self.keep_teacher = keep_teacher
+
+    def _check_parameters(self):
+        super()._check_parameters()
+        loss_weights = _check_loss_weights(self.loss_weights)
+        layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        if self.teacher is None and (loss_weights[0] or loss_weights[1]):
+            layer_sizes(self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes")
 
     def _prepare(self, X, y, sample_weight, rng, warm):
         """The projector (new, or the fitted one when warm) and the data:

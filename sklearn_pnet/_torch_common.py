@@ -42,3 +42,46 @@ def sparse_parameters(module):
         for p in m.parameters(recurse=False)
         if p.requires_grad and p.dim() == 2
     ]
+
+
+def available_devices():
+    """The devices this torch can train on here, e.g. ``["cpu", "cuda:0"]``."""
+    devices = ["cpu"]
+    devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        devices += [f"xpu:{i}" for i in range(xpu.device_count())]
+    return devices
+
+
+def training_device(name):
+    """The torch device ``name``, checked to hold a tensor here.
+
+    Torch's own errors for a device it lacks are an ``AssertionError``
+    ("Torch not compiled with CUDA enabled"), a list of every device type
+    it knows of, or, for "meta", a failure at the first ``.item()`` of the
+    first epoch; this says which devices there are.
+    """
+    here = ", ".join(repr(d) for d in available_devices())
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"device={name!r} is not a torch device name; this torch "
+            f"({torch.__version__}) has {here}."
+        ) from exc
+    if device.type == "meta":
+        raise ValueError(
+            f"device={name!r} holds no data and cannot train; this torch "
+            f"({torch.__version__}) has {here}."
+        )
+    try:
+        torch.empty(1, device=device)
+    except (AssertionError, RuntimeError) as exc:
+        raise ValueError(
+            f"device={name!r} is not available to this torch ({torch.__version__}): "
+            f"{exc}. It has {here}."
+        ) from exc
+    return device

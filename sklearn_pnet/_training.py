@@ -15,7 +15,10 @@ temperature (Hinton et al., 2015).
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import math
 import os
+import signal
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
-from ._torch_common import sparse_parameters, to_tensor
+from ._torch_common import sparse_parameters, to_tensor, training_device
 
 
 @dataclass
@@ -100,7 +103,7 @@ class TrainingSettings:
             tol=estimator.tol,
             shuffle=estimator.shuffle,
             verbose=bool(estimator.verbose),
-            device=torch.device(estimator.device),
+            device=training_device(estimator.device),
         )
 
 
@@ -207,6 +210,21 @@ def student_loss(teacher_logits, student_logits, y, weight):
     return joint_loss(None, student_logits, y, weight, (0.0, 0.0, 1.0), 1.0)
 
 
+def magnitude_mask(weight, n_pruned):
+    """A 0/1 mask of ``weight`` that zeroes exactly its ``n_pruned``
+    entries of smallest magnitude.
+
+    Ties are broken by position (the first in row-major order go first),
+    so the count is exact and the mask the same on every run: a threshold
+    on the magnitude would prune every weight tied at it, 466 of 640 tied
+    weights at sparsity 0.5.
+    """
+    order = torch.argsort(weight.abs().flatten(), stable=True)
+    mask = torch.ones(weight.numel(), dtype=weight.dtype, device=weight.device)
+    mask[order[:n_pruned]] = 0
+    return mask.view_as(weight)
+
+
 def _weighted_accuracy(logits, y, weight):
     correct = (logits.argmax(dim=1) == y).float()
     return float((correct * weight).sum() / weight.sum())
@@ -232,6 +250,17 @@ class Trainer:
     The seams: :meth:`step` trains on one batch, :meth:`fit` runs epochs
     under the stopping rule, and :meth:`prune` starts a post-training phase
     (magnitude pruning; a further :meth:`fit` fine-tunes what is left).
+
+    :meth:`fit` is where every training run goes through, so it is where
+    two things are handled once for all:
+
+    - an interrupt (Ctrl-C, ``KeyboardInterrupt``) stops training at the
+      end of the current batch and keeps the weights learnt so far (the
+      best epoch's with validation), with a warning, as scikit-learn's MLP
+      and skorch do; later calls to :meth:`fit` train no more, so the
+      estimator finishes its fit (compaction included) and predicts;
+    - a non-finite loss or weight stops training with a ``ValueError``
+      that names the epoch and the likely causes.
     """
 
     def __init__(self, teacher, student, loss, settings, rng):
@@ -243,6 +272,8 @@ class Trainer:
         # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
         self.masks = []
         self._optimizers = []
+        self.interrupted = False  # set once by an interrupt: no more training
+        self._interrupt_pending = False
 
     @property
     def _modules(self):
@@ -258,8 +289,7 @@ class Trainer:
                 n_pruned = int(sparsity * weight.numel())
                 if n_pruned == 0:
                     continue
-                cutoff = weight.abs().flatten().kthvalue(n_pruned).values
-                mask = (weight.abs() > cutoff).to(weight.dtype)
+                mask = magnitude_mask(weight, n_pruned)
                 weight.mul_(mask)
                 self.masks.append((layer.weight, mask))
 
@@ -276,15 +306,28 @@ class Trainer:
         settings = self.settings
         max_iter = settings.max_iter if max_iter is None else max_iter
         history = history or TrainingHistory()
+        if self.interrupted:
+            return history
         history.best_validation_score, history.best_loss = None, np.inf
         # Fresh optimiser state at each call: fine-tuning after pruning
         # starts its moments anew, as a new run would.
         self._optimizers = _optimizers(self._modules, settings.learning_rate_init)
+        with self._interrupts_deferred():
+            return self._run(train, validation, history, max_iter, warn)
+
+    def _run(self, train, validation, history, max_iter, warn):
+        """The epochs of :meth:`fit`."""
+        settings = self.settings
         best_state = None
         no_improvement = 0
         for _ in range(max_iter):
             start = time.perf_counter()
-            loss, teacher_acc, student_acc = self._epoch(train)
+            try:
+                loss, teacher_acc, student_acc = self._epoch(train)
+            except KeyboardInterrupt:
+                self._stop_on_interrupt(history, best_state)
+                break
+            self._check_finite(loss, history.n_iter + 1)
             history.n_iter += 1
             history.t += len(train)
             history.loss_curve.append(loss)
@@ -334,6 +377,7 @@ class Trainer:
         order = self.rng.permutation(n) if self.settings.shuffle else np.arange(n)
         total_loss = teacher_correct = student_correct = weight_sum = 0.0
         for start in range(0, n, self.settings.batch_size):
+            self._raise_if_interrupted()
             batch = np.sort(order[start : start + self.settings.batch_size])
             loss, teacher_logits, student_logits, y, weight = self.step(data, batch)
             batch_weight = float(weight.sum())
@@ -381,6 +425,71 @@ class Trainer:
 
     def _state(self):
         return [copy.deepcopy(m.state_dict()) for m in self._modules]
+
+    @contextmanager
+    def _interrupts_deferred(self):
+        """Turn Ctrl-C (SIGINT) into a request that the next batch sees.
+
+        A ``KeyboardInterrupt`` raised wherever the interpreter happens to
+        be could stop an optimiser half-way through its parameters; the
+        handler only records the request, and :meth:`_epoch` acts on it
+        between batches. Signal handlers belong to the main thread: in
+        another one, or where SIGINT is ignored or handled outside Python,
+        nothing changes.
+        """
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+        if previous in (None, signal.SIG_IGN):
+            yield
+            return
+
+        def request_stop(signum, frame):
+            self._interrupt_pending = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _raise_if_interrupted(self):
+        """Raise the ``KeyboardInterrupt`` that SIGINT deferred, between
+        batches."""
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            raise KeyboardInterrupt
+
+    def _stop_on_interrupt(self, history, best_state):
+        """Keep the weights learnt so far and say so; no more training."""
+        self.interrupted = True
+        kept = "the weights after the last batch"
+        if best_state is not None:
+            self._load_state(best_state)
+            kept = "the weights of the best epoch on the validation data"
+        warnings.warn(
+            f"Training interrupted by user during epoch {history.n_iter + 1}; the model "
+            f"keeps {kept} ({history.n_iter} complete epochs).",
+            UserWarning,
+        )
+
+    def _check_finite(self, loss, epoch):
+        """Raise ``ValueError`` if the epoch's loss or any weight is not
+        finite: training has diverged, and a model with NaN or infinite
+        weights would predict nonsense (or one class) without a word."""
+        finite = math.isfinite(loss) and all(
+            bool(torch.isfinite(p).all()) for m in self._modules for p in m.parameters()
+        )
+        if not finite:
+            what = "some weights are not finite"
+            if not math.isfinite(loss):
+                what = f"the loss is {loss}"
+            raise ValueError(
+                f"Training diverged at epoch {epoch}: {what}. The usual causes "
+                "are a learning rate too high (learning_rate_init="
+                f"{self.settings.learning_rate_init}) or unscaled features, of very large "
+                "magnitude (scale them, e.g. with StandardScaler or MaxAbsScaler)."
+            )
 
     def _load_state(self, state):
         for module, module_state in zip(self._modules, state):

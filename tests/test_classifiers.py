@@ -178,23 +178,44 @@ def test_wrong_number_of_features_at_predict(fitted):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, match",
     [
-        dict(hidden_layer_sizes=(0,)),
-        dict(validation_fraction=0.999, early_stopping=True),
-        dict(max_iter=0),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=(True,)), "hidden_layer_sizes"),
+        (dict(teacher_hidden_layer_sizes=(0,)), "teacher_hidden_layer_sizes"),
+        (dict(validation_fraction=0.999, early_stopping=True), "validation_fraction=0.999"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(max_iter=True), "max_iter"),
+        (dict(device="cuda"), "device='cuda' is not available.*It has 'cpu'"),
+        (dict(device="nonsense"), "not a torch device name"),
+        (dict(device="meta"), "holds no data"),
+        (dict(n_bits=True), "n_bits.*not a bool"),
+        (dict(n_bits=10**7), "n_bits.*65536"),
+        (dict(loss_weights=(np.nan, 1, 1)), "finite"),
     ],
-    ids=["hidden_layer_sizes", "validation_fraction", "max_iter"],
+    ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
 )
-def test_a_failed_refit_leaves_the_fitted_model_as_it_was(make, digits, bad):
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(make, digits, bad, match):
     X_train, X_test, y_train, _ = digits
     clf = make(max_iter=3).fit(X_train, y_train)
+    if not set(bad) <= set(clf.get_params()):
+        pytest.skip(f"{type(clf).__name__} has no {set(bad)}")
     before, state = clf.predict_proba(X_test), dict(vars(clf))
     # Different data too: a refit must not half-adopt its n_features_in_.
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         clf.set_params(**bad).fit(X_train[:, :10], y_train)
     assert vars(clf).keys() == state.keys()
     assert clf.n_features_in_ == 64
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
+
+
+def test_one_sample_per_class_with_early_stopping_fails_cleanly(make, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3).fit(X_train, y_train)
+    before = clf.predict_proba(X_test)
+    first = np.unique(y_train, return_index=True)[1]
+    with pytest.raises(ValueError, match="early_stopping.*smallest class has 1 samples"):
+        clf.set_params(early_stopping=True).fit(X_train[first], y_train[first])
     np.testing.assert_array_equal(clf.predict_proba(X_test), before)
 
 
@@ -213,3 +234,113 @@ def test_sparse_input_predicts_like_dense(fitted, digits):
     np.testing.assert_allclose(
         fitted.predict_proba(sp.csr_matrix(X_test)), fitted.predict_proba(X_test), atol=1e-12
     )
+
+
+def test_divergence_raises_and_keeps_the_fitted_model(make, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3).fit(X_train, y_train)
+    before = clf.predict_proba(X_test)
+    with pytest.raises(ValueError, match="diverged at epoch 1.*learning rate.*unscaled"):
+        clf.set_params(learning_rate_init=1e30).fit(X_train, y_train)
+    # Features of 1e300 overflow float32: never a model with a NaN loss.
+    with pytest.raises(ValueError, match="diverged at epoch 1|projection of X overflows"):
+        clf.set_params(learning_rate_init=1e-3).fit(X_train * 1e300, y_train)
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
+
+
+def _interrupt_at_batch(monkeypatch, n_batch, send):
+    """Make the ``n_batch``-th training batch send an interrupt."""
+    from sklearn_pnet._training import Trainer
+
+    step, calls = Trainer.step, []
+
+    def interrupting_step(self, data, batch):
+        calls.append(1)
+        if len(calls) == n_batch:
+            send()
+        return step(self, data, batch)
+
+    monkeypatch.setattr(Trainer, "step", interrupting_step)
+    return calls
+
+
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "send",
+    [_raise_keyboard_interrupt, __import__("_thread").interrupt_main],
+    ids=["raised", "sigint"],
+)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_interrupt_keeps_what_was_learnt(make, digits, monkeypatch, send, early_stopping):
+    X_train, X_test, y_train, y_test = digits
+    # The interrupt comes in the middle of epoch 4.
+    n_train = len(X_train) - (int(np.ceil(0.1 * len(X_train))) if early_stopping else 0)
+    per_epoch = -(-n_train // 100)
+    clf = make(max_iter=50, batch_size=100, early_stopping=early_stopping)
+    calls = _interrupt_at_batch(monkeypatch, 3 * per_epoch + 3, send)
+    with pytest.warns(UserWarning, match="Training interrupted by user during epoch 4"):
+        clf.fit(X_train, y_train)
+    # Raised: the batch stops before its step; SIGINT: at the end of it.
+    assert len(calls) == 3 * per_epoch + 3
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3
+    assert np.isfinite(clf.predict_proba(X_test)).all()
+    assert clf.score(X_test, y_test) > 0.2  # chance: 0.1
+    if early_stopping:
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_interrupt_from_a_timer_finishes_the_fit(make, digits):
+    import _thread
+    import threading
+
+    X_train, X_test, y_train, _ = digits
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="Training interrupted by user"):
+            clf = make(max_iter=10_000, n_iter_no_change=10_000).fit(X_train, y_train)
+    finally:
+        timer.cancel()
+    assert 0 < clf.n_iter_ < 10_000
+    assert clf.predict(X_test).shape == (len(X_test),)
+
+
+def test_prediction_reads_fitted_attributes_only(fitted, digits):
+    # New parameters change nothing until the next fit.
+    _, X_test, _, _ = digits
+    before = fitted.predict_proba(X_test)
+    new = dict(
+        n_bits=3, hidden_layer_sizes=(5, 5), hash_bias=True, compression=1.0,
+        weight_dtype="float32", weight_clusters=2, projection="random", density=0.5,
+        center=False, sparsity=0.9, device="nonsense",
+    )
+    fitted.set_params(**{k: v for k, v in new.items() if k in fitted.get_params()})
+    np.testing.assert_array_equal(fitted.predict_proba(X_test), before)
+
+
+def test_torch_tensors_under_array_api_dispatch(make):
+    # Array-API dispatch needs SCIPY_ARRAY_API=1 before scipy is imported:
+    # a fresh process. Inputs are converted to numpy; outputs are numpy.
+    import os
+    import subprocess
+    import sys
+
+    params = make().get_params()
+    script = f"""
+import numpy as np, sklearn, torch
+from sklearn_pnet import {type(make()).__name__} as cls, LSHProjector
+X = torch.rand(60, 4, dtype=torch.float64); y = torch.arange(60) % 3
+with sklearn.config_context(array_api_dispatch=True):
+    clf = cls(**{{**{params!r}, "max_iter": 2}}).fit(X, y)
+    assert isinstance(clf.predict(X), np.ndarray)
+    assert LSHProjector(8).fit(X).transform(X).shape == (60, 8)
+"""
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True, text=True, env=env, timeout=300, cwd=os.getcwd(),
+    )
+    assert done.returncode == 0, done.stderr

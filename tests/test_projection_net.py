@@ -210,3 +210,22 @@ def test_text_pipeline_and_grid_search_in_two_processes():
     assert search.best_score_ > 0.9
     # Each of the 2 workers trains with at most its share of the cores.
     assert search.cv_results_["mean_test_threads"].max() <= max(1, os.cpu_count() // 2)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.25, 0.5, 0.9])
+def test_pruning_keeps_exactly_the_top_weights_even_when_tied(sparsity):
+    import torch
+
+    from sklearn_pnet._training import magnitude_mask
+
+    # 640 weights of 4 magnitudes, mostly tied: a threshold on the
+    # magnitude would prune all the weights tied at it.
+    weight = torch.tensor(np.tile([0.5, -0.5, 0.25, 1.0, -0.25], 128), dtype=torch.float32)
+    weight = weight.view(64, 10)
+    n_pruned = int(sparsity * weight.numel())
+    mask = magnitude_mask(weight, n_pruned)
+    assert int((mask == 0).sum()) == n_pruned
+    kept, pruned = weight.abs()[mask == 1], weight.abs()[mask == 0]
+    if n_pruned:
+        assert pruned.max() <= kept.min()
+    torch.testing.assert_close(magnitude_mask(weight, n_pruned), mask)

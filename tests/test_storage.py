@@ -75,3 +75,12 @@ def test_pruned_matrix_multiplies_on_its_non_zeros(weights):
 def test_short_repr_says_shape_and_form(weights, form):
     text = repr(form(weights))
     assert "(300, 20)" in text and "object at" not in text and len(text) < 80
+
+
+def test_pruned_matrix_with_indices_out_of_range_is_refused():
+    from sklearn_pnet._storage import PrunedMatrix
+
+    pruned = PrunedMatrix(np.eye(4, dtype=np.float32), lambda v: v)
+    pruned.indices = pruned.indices + 10  # as a tampered file could hold
+    with pytest.raises(ValueError, match="indices must be < 4"):
+        pruned.matmul(np.ones((2, 4)))
