@@ -48,7 +48,10 @@ def timed_fit(estimator, X, y):
 
 
 def teachers_table(data_dir, max_iter, mnist_train, small):
-    print("| dataset | teacher | student accuracy | student bytes | student fit s | teacher fit s | teacher accuracy |")
+    print(
+        "| dataset | teacher | student accuracy | student bytes | student fit s "
+        "| teacher fit s | teacher accuracy |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, n_train in (("20news", 1000 if small else None), ("mnist", mnist_train)):
         X_train, X_test, split = features(name, data_dir, n_train)
@@ -57,7 +60,8 @@ def teachers_table(data_dir, max_iter, mnist_train, small):
             "LinearSVC": timed_fit(LinearSVC(), X_train, y_train),
             "LogisticRegression": timed_fit(LogisticRegression(max_iter=300), X_train, y_train),
         }
-        variants = [("none", dict(loss_weights=(0.0, 0.0, 1.0)), None), ("torch MLP (256,)", {}, None)]
+        variants = [("none", dict(loss_weights=(0.0, 0.0, 1.0)), None)]
+        variants += [("torch MLP (256,)", {}, None)]
         variants += [(f"fitted {k}", dict(teacher=est), (est, s)) for k, (est, s) in fitted.items()]
         for label, params, teacher in variants:
             clf = ProjectionNetClassifier(256, max_iter=max_iter, random_state=0, **params)

@@ -114,7 +114,7 @@ def memory_table(data_dir, small, chunk_size):
             command += ["--data-dir", str(data_dir)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"| run | documents | baseline RSS MB | peak RSS MB | growth MB | time s |")
+    print("| run | documents | baseline RSS MB | peak RSS MB | growth MB | time s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     names = {"stream1": "partial_fit, 1x stream", "stream4": "partial_fit, 4x stream"}
     for r in rows:
@@ -137,7 +137,9 @@ def accuracy_table(data_dir, small, chunk_size, passes):
     for n_pass in range(1, passes + 1):
         stream_pass(clf, X_train, y_train, classes, chunk_size)
         seconds = time.perf_counter() - start
-        print(f"| partial_fit, chunks of {chunk_size} | {n_pass} | {clf.score(X_test, y_test):.4f} | {seconds:.1f} |")
+        accuracy = clf.score(X_test, y_test)
+        name = f"partial_fit, chunks of {chunk_size}"
+        print(f"| {name} | {n_pass} | {accuracy:.4f} | {seconds:.1f} |")
     start = time.perf_counter()
     full = classifier(small).set_params(max_iter=passes)
     full.fit(vectorizer().transform(X_train), y_train)

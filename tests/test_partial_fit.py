@@ -161,3 +161,30 @@ def _hash_state(clf):
     if hasattr(clf, "projector_"):
         return clf.projector_.seed_
     return tuple(clf.seeds_)
+
+
+def _cuda_available():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="no CUDA GPU on this machine")
+def test_cuda_trained_model_predicts_on_cpu_without_torch(
+    make, digits, tmp_path, run_without_torch
+):
+    X_train, X_test, y_train, _ = digits
+    clf = make(max_iter=3, device="cuda").fit(X_train, y_train)
+    clf = stream(clf, X_train, y_train)
+    pickle.dump(clf, open(tmp_path / "model.pkl", "wb"))
+    np.save(tmp_path / "X.npy", X_test)
+    np.save(tmp_path / "proba.npy", clf.predict_proba(X_test))
+    run_without_torch(
+        f"""
+        import pickle, numpy as np
+        clf = pickle.load(open({str(tmp_path / "model.pkl")!r}, "rb"))
+        X = np.load({str(tmp_path / "X.npy")!r})
+        expected = np.load({str(tmp_path / "proba.npy")!r})
+        np.testing.assert_array_equal(clf.predict_proba(X), expected)
+        """
+    )
