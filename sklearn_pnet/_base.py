@@ -11,7 +11,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._inference import softmax
@@ -81,6 +82,25 @@ def _is_weight(value):
     return value is not None and hasattr(value, "__array__") and hasattr(value, "shape")
 
 
+def is_fitted_teacher(teacher):
+    """Whether ``teacher=`` is a scikit-learn classifier (fitted: checked
+    when used) rather than a factory of a torch module."""
+    return hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")
+
+
+def _check_weights(sample_weight, X):
+    return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+
+
+def _drop_weightless(X, y, sample_weight):
+    """The samples of positive weight: those of weight 0 would still shape
+    mini-batches."""
+    if (sample_weight == 0).any():
+        kept = sample_weight > 0
+        X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
+    return X, y, sample_weight
+
+
 def to_numpy(parameter):
     """A torch parameter as a float32 numpy array."""
     return parameter.detach().cpu().numpy().astype(np.float32)
@@ -92,7 +112,7 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
     :meth:`fit` is written here once. A subclass supplies its part through
     four methods:
 
-    - ``_prepare(X, y, sample_weight, rng, warm)``: the training data
+    - ``_prepare(X, y, sample_weight, rng, warm, classes)``: the training data
       (:class:`~sklearn_pnet._training.TrainingData`) and a dict of the
       fitted attributes that do not come from training (hash seeds, the
       projector);
@@ -124,6 +144,7 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         "weight_dtype": [StrOptions({"float32", "float16", "int8"})],
         "weight_clusters": [IntInterval(2, 256, closed="both"), None],
         "device": [str],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -163,7 +184,7 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             check_validation_split(y, self.validation_fraction)
         rng = check_random_state(self.random_state)
-        data, prepared = self._prepare(X, y, sample_weight, rng, warm)
+        data, prepared = self._prepare(X, y, sample_weight, rng, warm, classes)
         teacher, student, history = self._train(
             data, lambda: self._networks(X, prepared, warm, len(classes)), rng, warm
         )
@@ -174,6 +195,8 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         fitted.update(self._history_attributes(history))
         # A kept teacher is the one this fit trained (in ``fitted``), or none.
         vars(self).pop("teacher_", None)
+        # Torch state kept by partial_fit belongs to the model this replaces.
+        vars(self).pop("_partial_state", None)
         vars(self).update(fitted)
 
     def _check_parameters(self):
@@ -191,15 +214,172 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_features(self, X, y, reset=not warm)
         check_classification_targets(y)
         with numpy_inputs():
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float32, ensure_non_negative=True
-            )
-        if (sample_weight == 0).any():
-            kept = sample_weight > 0
-            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
+            sample_weight = _check_weights(sample_weight, X)
+        X, y, sample_weight = _drop_weightless(X, y, sample_weight)
         classes = self._classes(y, warm)
+        sample_weight = self._class_weighted(sample_weight, y, classes)
         y = np.searchsorted(classes, y).astype(np.int64)
         return X, y, sample_weight, classes
+
+    def _class_weighted(self, sample_weight, y, classes):
+        """``sample_weight`` times the weight of each sample's class
+        (``class_weight``), as scikit-learn's linear models combine them."""
+        if self.class_weight is None:
+            return sample_weight
+        weights = compute_class_weight(self.class_weight, classes=classes, y=y)
+        return sample_weight * weights[np.searchsorted(classes, y)].astype(np.float32)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch over the chunk ``X``, ``y``.
+
+        The first call (on an estimator that is not fitted) sets up what
+        :meth:`fit` would, from this first chunk and ``classes``: the
+        labels, the hash seeds and the networks; later calls go on from the
+        fitted model, after :meth:`fit` too. Each call runs one pass over
+        its chunk, in mini-batches of ``batch_size``, and counts one in
+        ``n_iter_`` and ``len(X)`` in ``t_``, as
+        :meth:`sklearn.neural_network.MLPClassifier.partial_fit` does; the
+        model predicts between calls. ``early_stopping``, ``max_iter`` and
+        the stopping rule do not apply (the caller decides when to stop).
+
+        Between calls the torch networks and the optimiser's state are kept
+        in memory (not pickled), so that chunks train as the batches of one
+        long epoch would, in float32. An estimator that was pickled, cloned
+        or fitted by :meth:`fit` goes on from its stored (compact) weights
+        with a fresh optimiser instead, as ``warm_start`` does.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+
+        y : array-like of shape (n_samples,)
+            Its labels; each must be one of ``classes`` (a chunk may lack
+            some classes).
+
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole stream. Required on the first call,
+            optional (and checked) on later ones.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the chunk's samples in the loss; samples of weight 0
+            are left out.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained on one more chunk.
+        """
+        require_torch()
+        previous = dict(vars(self))
+        try:
+            self._partial_fit(X, y, classes, sample_weight)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(previous)
+            # The torch state may have taken some of this chunk's steps:
+            # the next call starts again from the restored weights.
+            vars(self).pop("_partial_state", None)
+            raise
+        return self
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: a chunk "
+                "does not know the class frequencies of the stream. Compute them "
+                "with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on a large enough sample of the labels and "
+                "pass the resulting dict as class_weight."
+            )
+        first = not hasattr(self, "intercepts_")
+        if first:
+            # A previous partial_fit that failed may have left classes_.
+            vars(self).pop("classes_", None)
+        _check_partial_fit_first_call(self, classes)
+        X, y, sample_weight = self._check_chunk(X, y, sample_weight, first)
+        if len(y) == 0:
+            raise ValueError("partial_fit got a chunk whose sample weights are all 0.")
+        if getattr(self, "_partial_state", None) is None:
+            self._partial_state = self._start_partial(X, y, sample_weight, first)
+            data = self._partial_state.pop("data")
+        else:
+            rng = self._partial_state["trainer"].rng
+            data, _ = self._prepare(X, y, sample_weight, rng, True, self.classes_)
+        state = self._partial_state
+        trainer, history = state["trainer"], state["history"]
+        self._partial_epoch(trainer, data, history)
+        fitted = {"classes_": self.classes_, **state["prepared"]}
+        fitted.update(self._fitted_weights(*self._cpu_networks(trainer), state["prepared"]))
+        fitted.update(self._history_attributes(history))
+        vars(self).update(fitted)
+
+    def _check_chunk(self, X, y, sample_weight, first):
+        """Validated ``X``, class indices of ``y`` against ``classes_``, and
+        the sample weights (class weights included) of the positive ones."""
+        X, y = validate_features(self, X, y, reset=first)
+        check_classification_targets(y)
+        unseen = np.setdiff1d(y, self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y has labels {unseen.tolist()!r} that are not in classes_ "
+                f"{self.classes_.tolist()!r}: pass every class of the stream as "
+                "classes= in the first call to partial_fit."
+            )
+        with numpy_inputs():
+            sample_weight = _check_weights(sample_weight, X)
+        X, y, sample_weight = _drop_weightless(X, y, sample_weight)
+        sample_weight = self._class_weighted(sample_weight, y, self.classes_)
+        return X, np.searchsorted(self.classes_, y).astype(np.int64), sample_weight
+
+    def _start_partial(self, X, y, sample_weight, first):
+        """The torch state of partial_fit: new networks from the first
+        chunk, or networks restored from the fitted attributes."""
+        import torch
+
+        from ._training import Trainer, TrainingHistory, TrainingSettings
+
+        rng = check_random_state(self.random_state)
+        data, prepared = self._prepare(X, y, sample_weight, rng, not first, self.classes_)
+        settings = TrainingSettings.of(self, len(data))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
+            teacher, student = self._networks(X, prepared, not first, len(self.classes_))
+        if teacher is not None:
+            teacher = teacher.to(settings.device)
+        student = student.to(settings.device)
+        history = TrainingHistory()
+        if not first:
+            history.loss_curve = self.loss_curve_.tolist()
+            history.n_iter, history.t = self.n_iter_, self.t_
+        trainer = Trainer(teacher, student, self._loss(), settings, rng)
+        return {"trainer": trainer, "history": history, "prepared": prepared, "data": data}
+
+    def _partial_epoch(self, trainer, data, history):
+        from ._training import TrainingSettings, training_threads
+
+        # "auto" batches depend on the chunk's size.
+        trainer.settings = TrainingSettings.of(self, len(data))
+        with training_threads():
+            trainer.partial_fit(data, history)
+
+    def _cpu_networks(self, trainer):
+        """The networks to store from: copies on the CPU when training runs
+        elsewhere, since storing a kept teacher moves it to the CPU."""
+        import copy
+
+        networks = (trainer.teacher, trainer.student)
+        if trainer.settings.device.type == "cpu":
+            return networks
+        return tuple(None if n is None else copy.deepcopy(n).cpu() for n in networks)
+
+    def __getstate__(self):
+        # partial_fit's torch state is a cache: a copy (pickle, clone,
+        # deepcopy) goes on from the numpy attributes, and loads without torch.
+        state = dict(super().__getstate__())
+        state.pop("_partial_state", None)
+        return state
 
     def _classes(self, y, warm):
         """The classes of ``y``, checked against ``classes_`` when warm."""
@@ -302,8 +482,9 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         After this, the estimator holds the student alone (numpy arrays)
         and pickles to its deployable size: a teacher kept by
         ``keep_teacher=True`` is deleted, and with it ``teacher_predict``
-        and ``teacher_predict_proba``. Predictions are unchanged. Call it
-        before ``joblib.dump`` of a model that ships.
+        and ``teacher_predict_proba``; a fitted scikit-learn classifier
+        given as ``teacher=`` is replaced by None. Predictions are
+        unchanged. Call it before ``joblib.dump`` of a model that ships.
 
         Returns
         -------
@@ -312,6 +493,9 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         vars(self).pop("teacher_", None)
+        vars(self).pop("_partial_state", None)
+        if is_fitted_teacher(getattr(self, "teacher", None)):
+            self.teacher = None
         return self
 
     def _logits(self, X):

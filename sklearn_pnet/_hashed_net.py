@@ -123,6 +123,12 @@ class HashedNetClassifier(BaseNetClassifier):
         Torch device that trains the network, e.g. "cuda". Prediction
         always runs on the CPU with numpy.
 
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, ``{label: weight}``;
+        "balanced" weighs each class by ``n_samples / (n_classes *
+        count)``. Multiplied with ``sample_weight``, as in scikit-learn's
+        linear models. :meth:`partial_fit` takes a dict only.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -158,7 +164,7 @@ class HashedNetClassifier(BaseNetClassifier):
         Best of ``validation_scores_``.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (one per :meth:`partial_fit` call).
 
     t_ : int
         Number of training samples seen by the optimiser.
@@ -231,6 +237,7 @@ class HashedNetClassifier(BaseNetClassifier):
         weight_dtype="float16",
         weight_clusters=None,
         device="cpu",
+        class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.compression = compression
@@ -249,18 +256,19 @@ class HashedNetClassifier(BaseNetClassifier):
         self.weight_dtype = weight_dtype
         self.weight_clusters = weight_clusters
         self.device = device
+        self.class_weight = class_weight
 
     def _check_parameters(self):
         super()._check_parameters()
         layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
-    def _prepare(self, X, y, sample_weight, rng, warm):
+    def _prepare(self, X, y, sample_weight, rng, warm, classes):
         """The layers' sizes, real weights and hash seeds (new, or the
         fitted ones when warm), and the data: raw rows, dense or CSR."""
         from ._training import TrainingData
 
         hidden = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        sizes = (X.shape[1], *hidden, len(np.unique(y)))
+        sizes = (X.shape[1], *hidden, len(classes))
         n_weights = [
             _n_weights(n_in, n_out, self.compression, self.hash_bias)
             for n_in, n_out in zip(sizes[:-1], sizes[1:])

@@ -7,12 +7,13 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _hashing
-from ._base import BaseNetClassifier, layer_sizes, to_numpy
+from ._base import BaseNetClassifier, is_fitted_teacher, layer_sizes, to_numpy
 from ._inference import forward, softmax
 from ._lsh_projector import MAX_N_BITS, LSHProjector, auto_density
 from ._storage import store_bias, store_weights
@@ -49,6 +50,39 @@ def _has_teacher(estimator):
     return hasattr(estimator, "teacher_")
 
 
+def fitted_teacher_logits(teacher, X, classes):
+    """Logits of a fitted scikit-learn classifier on ``X``, one column per
+    class of ``classes``, in that order (float32).
+
+    ``decision_function`` where it has one (a binary score ``d`` becomes
+    the logits ``(0, d)``), else the log of ``predict_proba``: softmax of
+    either divided by the temperature gives the soft targets.
+    """
+    try:
+        check_is_fitted(teacher)
+    except NotFittedError as exc:
+        raise ValueError(
+            f"teacher={type(teacher).__name__}(...) must be fitted: pass a fitted "
+            "classifier, wrapped in sklearn.frozen.FrozenEstimator to stay fitted "
+            "through clone (GridSearchCV and cross_validate clone it)."
+        ) from exc
+    teacher_classes = np.asarray(teacher.classes_)
+    missing = np.setdiff1d(classes, teacher_classes)
+    if len(missing):
+        raise ValueError(
+            f"The teacher's classes {teacher_classes.tolist()!r} lack the labels "
+            f"{missing.tolist()!r} of y: fit the teacher on data with every class."
+        )
+    columns = [np.flatnonzero(teacher_classes == c)[0] for c in classes]
+    if hasattr(teacher, "decision_function"):
+        scores = np.asarray(teacher.decision_function(X), dtype=np.float64)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+    else:
+        scores = np.log(np.clip(teacher.predict_proba(X), 1e-12, None))
+    return np.ascontiguousarray(scores[:, columns], dtype=np.float32)
+
+
 class ProjectionNetClassifier(BaseNetClassifier):
     """Compact classifier on hashed bits, trained jointly with a full network.
 
@@ -81,13 +115,26 @@ class ProjectionNetClassifier(BaseNetClassifier):
         Hidden layers of the default teacher MLP. Ignored when ``teacher``
         is given.
 
-    teacher : callable, default=None
+    teacher : callable or fitted classifier, default=None
         Factory of a custom teacher: ``teacher(n_features, n_classes)``
         returns a ``torch.nn.Module`` mapping a batch to logits of shape
         ``(batch, n_classes)``. A batch is a dense float32 tensor, or a
         ``torch.sparse_csr_tensor`` when ``X`` is sparse. Sub-modules whose
         ``sparse`` attribute is True (``nn.EmbeddingBag(sparse=True)``, for
         instance) are optimised with ``SparseAdam``, the rest with Adam.
+
+        Or a *fitted* scikit-learn classifier or pipeline with
+        ``decision_function`` or ``predict_proba`` (a tuned ``LinearSVC``, a
+        gradient-boosting pipeline) taking the same ``X``: the student is
+        distilled from it instead of a torch teacher. Its soft targets,
+        ``softmax(decision_function(X) / temperature)`` (or the
+        probabilities raised to ``1 / temperature`` and renormalised), are
+        computed once per :meth:`fit` (per chunk in :meth:`partial_fit`),
+        and the teacher-vs-label term of the loss is left out. Its
+        ``classes_`` must include every label of ``y``. ``clone`` (and so
+        ``GridSearchCV``) unfits an estimator parameter: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator`. It pickles with the model
+        until :meth:`trim_for_prediction` drops it.
 
     projection : {"trained", "random"}, default="trained"
         "random" is the paper's fixed LSH projection. "trained" multiplies
@@ -194,6 +241,12 @@ class ProjectionNetClassifier(BaseNetClassifier):
         Keep the trained teacher as ``teacher_`` (a torch module, which
         makes the pickle large and needs torch to load).
 
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in every term of the loss, ``{label:
+        weight}``; "balanced" weighs each class by ``n_samples /
+        (n_classes * count)``. Multiplied with ``sample_weight``, as in
+        scikit-learn's linear models. :meth:`partial_fit` takes a dict only.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -221,7 +274,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         Best of ``validation_scores_``.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (one per :meth:`partial_fit` call).
 
     t_ : int
         Number of training samples seen by the optimiser.
@@ -268,7 +321,12 @@ class ProjectionNetClassifier(BaseNetClassifier):
         "n_bits": [IntInterval(1, MAX_N_BITS, closed="both")],
         "hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
         "teacher_hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
-        "teacher": [callable, None],
+        "teacher": [
+            callable,
+            HasMethods(["predict_proba"]),
+            HasMethods(["decision_function"]),
+            None,
+        ],
         "projection": [StrOptions({"random", "trained"})],
         "n_weights": [IntInterval(1, None, closed="left")],
         "density": [Interval(Real, 0.0, 1.0, closed="right"), StrOptions({"auto"})],
@@ -308,6 +366,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         sparsity=0.0,
         device="cpu",
         keep_teacher=False,
+        class_weight=None,
     ):
         self.n_bits = n_bits
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -335,6 +394,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         self.sparsity = sparsity
         self.device = device
         self.keep_teacher = keep_teacher
+        self.class_weight = class_weight
 
     def _check_parameters(self):
         super()._check_parameters()
@@ -343,7 +403,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         if self.teacher is None and (loss_weights[0] or loss_weights[1]):
             layer_sizes(self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes")
 
-    def _prepare(self, X, y, sample_weight, rng, warm):
+    def _prepare(self, X, y, sample_weight, rng, warm, classes):
         """The projector (new, or the fitted one when warm) and the data:
         precomputed bits for a random projection, raw rows for a trained
         one, which the student projects itself at every batch."""
@@ -373,7 +433,18 @@ class ProjectionNetClassifier(BaseNetClassifier):
                 projector.fit(X, sample_weight=sample_weight)
             else:
                 bits = projector.fit_transform(X, sample_weight=sample_weight)
-        return TrainingData(X, bits, y, sample_weight), {"projector_": projector}
+        data = TrainingData(X, bits, y, sample_weight)
+        if is_fitted_teacher(self.teacher) and _check_loss_weights(self.loss_weights)[1]:
+            data.teacher_logits = fitted_teacher_logits(self.teacher, X, classes)
+        return data, {"projector_": projector}
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        if self.sparsity > 0:
+            raise ValueError(
+                "partial_fit does not prune (sparsity > 0 prunes once, after the "
+                "whole training of fit); set sparsity=0.0, or train with fit."
+            )
+        super()._partial_fit(X, y, classes, sample_weight)
 
     def _density(self, n_features):
         """``density``, with "auto" resolved: a trained projection gets at
@@ -414,7 +485,9 @@ class ProjectionNetClassifier(BaseNetClassifier):
             load_student_weights(student.mlp, self.coefs_, self.intercepts_)
         loss_weights = _check_loss_weights(self.loss_weights)
         teacher = None
-        if loss_weights[0] or loss_weights[1]:
+        if is_fitted_teacher(self.teacher):
+            pass  # its logits come with the data (TrainingData.teacher_logits)
+        elif loss_weights[0] or loss_weights[1]:
             if warm and hasattr(self, "teacher_"):
                 teacher = self.teacher_
             elif self.teacher is not None:
@@ -431,11 +504,11 @@ class ProjectionNetClassifier(BaseNetClassifier):
     def _loss(self):
         from ._training import joint_loss
 
-        return partial(
-            joint_loss,
-            loss_weights=_check_loss_weights(self.loss_weights),
-            temperature=self.temperature,
-        )
+        loss_weights = _check_loss_weights(self.loss_weights)
+        if is_fitted_teacher(self.teacher):
+            # A fitted teacher does not learn: no teacher-vs-label term.
+            loss_weights = (0.0, *loss_weights[1:])
+        return partial(joint_loss, loss_weights=loss_weights, temperature=self.temperature)
 
     def _post_training(self, trainer, train, validation, history):
         """Magnitude pruning, then fine-tuning of the weights left for

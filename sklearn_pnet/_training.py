@@ -40,13 +40,17 @@ class TrainingData:
     bits: np.ndarray  # (n_samples, n_bits) uint8, or None if the student projects X
     y: np.ndarray  # (n_samples,) int64 class indices
     sample_weight: np.ndarray  # (n_samples,) float32
+    # (n_samples, n_classes) float32 logits of a fitted scikit-learn teacher,
+    # computed once before training; None with a torch teacher or none.
+    teacher_logits: np.ndarray = None
 
     def __len__(self):
         return len(self.y)
 
     def subset(self, idx):
         bits = None if self.bits is None else self.bits[idx]
-        return TrainingData(self.X[idx], bits, self.y[idx], self.sample_weight[idx])
+        logits = None if self.teacher_logits is None else self.teacher_logits[idx]
+        return TrainingData(self.X[idx], bits, self.y[idx], self.sample_weight[idx], logits)
 
     def student_input(self, idx, device):
         """Precomputed bits as a tensor, or the raw rows for a student that
@@ -370,6 +374,32 @@ class Trainer:
             self._load_state(best_state)
         return history
 
+    def partial_fit(self, train, history):
+        """One epoch over ``train`` (a chunk of a stream), the optimiser's
+        state carried on from the previous call (for ``partial_fit``); no
+        stopping rule, no validation."""
+        if not self._optimizers:
+            self._optimizers = _optimizers(self._modules, self.settings.learning_rate_init)
+        self.interrupted = False
+        start = time.perf_counter()
+        with self._interrupts_deferred():
+            try:
+                loss, teacher_acc, student_acc = self._epoch(train)
+            except KeyboardInterrupt:
+                # The chunk is cut short: keep what its batches taught.
+                self._stop_on_interrupt(history, None)
+                return history
+        self._check_finite(loss, history.n_iter + 1)
+        history.n_iter += 1
+        history.t += len(train)
+        history.loss_curve.append(loss)
+        if self.settings.verbose:
+            message = f"Chunk {history.n_iter}: loss {loss:.4f}, student accuracy {student_acc:.4f}"
+            if teacher_acc is not None:
+                message += f", teacher accuracy {teacher_acc:.4f}"
+            print(f"{message} ({time.perf_counter() - start:.2f}s)", flush=True)
+        return history
+
     def _epoch(self, data):
         for module in self._modules:
             module.train()
@@ -402,6 +432,8 @@ class Trainer:
         teacher_logits = None
         if self.teacher is not None:
             teacher_logits = self.teacher(to_tensor(data.X[batch], device))
+        elif data.teacher_logits is not None:
+            teacher_logits = torch.from_numpy(data.teacher_logits[batch]).to(device)
         student_logits = self.student(data.student_input(batch, device))
         loss = self.loss(teacher_logits, student_logits, y, weight)
         for optimizer in self._optimizers:

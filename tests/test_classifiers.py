@@ -292,6 +292,21 @@ def test_interrupt_keeps_what_was_learnt(make, digits, monkeypatch, send, early_
         assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
+def test_interrupt_during_partial_fit_keeps_a_fitted_model(make, digits, monkeypatch):
+    X_train, X_test, y_train, _ = digits
+    clf = make(batch_size=100)
+    clf.partial_fit(X_train, y_train, classes=np.unique(y_train))
+    _interrupt_at_batch(monkeypatch, 3, _raise_keyboard_interrupt)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf.partial_fit(X_train, y_train)
+    assert np.isfinite(clf.predict_proba(X_test)).all()
+    # The cut chunk is not counted as a pass; the next one trains on.
+    assert clf.n_iter_ == 1
+    monkeypatch.undo()
+    clf.partial_fit(X_train, y_train)
+    assert clf.n_iter_ == 2
+
+
 def test_interrupt_from_a_timer_finishes_the_fit(make, digits):
     import _thread
     import threading

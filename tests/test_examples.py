@@ -41,6 +41,7 @@ def test_every_example_has_a_test_and_a_docstring():
         "grid_search_bits",
         "export_without_torch",
         "export_to_c",
+        "out_of_core_text",
     }
     scripts = {path.stem for path in EXAMPLES.glob("*.py")}
     assert scripts == tested
@@ -84,3 +85,13 @@ def test_export_to_c():
     out = run_example("export_to_c")
     assert "C labels identical to predict's: True" in out
     assert "compiled (text + data)" in out and "rows/s: C" in out
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "scikit_learn_data").is_dir(),
+    reason=f"20 Newsgroups cache not found in {SHARED_DATA}",
+)
+def test_out_of_core_text():
+    out = run_example("out_of_core_text", "--data-dir", str(SHARED_DATA))
+    assert "pass 2: 6 chunks, 1200 documents seen" in out
+    assert "peak memory" in out
