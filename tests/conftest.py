@@ -55,6 +55,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def missing_cuda_device():
+    """A CUDA device this machine does not have: "cuda" on a CPU-only
+    torch (the case users meet), an ordinal past the last GPU elsewhere."""
+    import torch
+
+    return "cuda:99" if torch.cuda.is_available() else "cuda"
+
+
 def random_csr(n_rows, n_cols, nnz_per_row, seed=0):
     """Random non-negative CSR matrix, fast for millions of columns
     (``scipy.sparse.random`` takes seconds there)."""

@@ -13,10 +13,13 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import missing_cuda_device
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier
+
+NO_GPU = missing_cuda_device()
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -98,7 +101,7 @@ BAD = [
     ("dtype_bogus", ("lsh",), {"dtype": "bogus"}, None, ValueError, "not a numpy dtype"),
     ("dtype_str", ("lsh",), {"dtype": str}, None, ValueError, "cannot hold bits"),
     ("density_zero", ("lsh", "pnet"), {"density": 0.0}, None, InvalidParameterError, "density"),
-    ("device_cuda", CLASSIFIERS, {"device": "cuda"}, None, ValueError, "It has 'cpu'"),
+    ("device_cuda", CLASSIFIERS, {"device": NO_GPU}, None, ValueError, "It has 'cpu'"),
     ("device_nonsense", CLASSIFIERS, {"device": "gpu0"}, None, ValueError, "not a torch device"),
     ("device_meta", CLASSIFIERS, {"device": "meta"}, None, ValueError, "holds no data"),
     ("loss_weights_nan", ("pnet",), {"loss_weights": (np.nan, 1, 1)}, None, ValueError, "finite"),
