@@ -141,8 +141,10 @@ class RowAdam:
         self.n_steps = 0
 
     def zero_grad(self):
-        for layer in self.layers:
-            layer.batch_rows = None
+        # Nothing to zero: each forward pass makes a new copy of its rows,
+        # whose gradient starts empty. (The rows of the batch just run must
+        # stay: the trainer zeroes gradients between forward and backward.)
+        pass
 
     @torch.no_grad()
     def step(self):
@@ -158,6 +160,7 @@ class RowAdam:
             v = exp_avg_sq[rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             exp_avg[rows], exp_avg_sq[rows] = m, v
             layer.weight[rows] = used.detach() - step_size * m / (v.sqrt() + self.eps)
+            layer.batch_rows = None  # applied: never twice
 
 
 def _row_sparse_layers(modules):

@@ -102,6 +102,15 @@ def test_sparse_input_trains_a_sparse_first_layer(make_csr):
     assert clf.predict(X).shape == (300,)
 
 
+def test_teacher_on_sparse_input_learns(digits):
+    # The sparse first layer is updated by its own optimiser (RowAdam): a
+    # teacher that did not learn would still leave a working student.
+    X_train, X_test, y_train, y_test = digits
+    clf = ProjectionNetClassifier(**FAST, keep_teacher=True)
+    clf.fit(sp.csr_matrix(X_train), y_train)
+    assert np.mean(clf.teacher_predict(sp.csr_matrix(X_test)) == y_test) > 0.9
+
+
 def test_custom_teacher_gets_sparse_csr_batches(make_csr):
     import torch
 

@@ -23,8 +23,9 @@ def test_row_adam_updates_the_rows_used_as_sparse_adam_does():
     targets = torch.randn(30, 4)
     for batch in (slice(0, 10), slice(10, 20), slice(0, 30)):
         x = to_tensor(X[batch], "cpu")
-        row_adam.zero_grad()
-        F.mse_loss(layer(x), targets[batch]).backward()
+        loss = F.mse_loss(layer(x), targets[batch])
+        row_adam.zero_grad()  # between forward and backward, as the Trainer does
+        loss.backward()
         row_adam.step()
         sparse_adam.zero_grad()
         out = F.embedding_bag(
