@@ -68,7 +68,7 @@ class SparseLinear(nn.Module):
         if x.layout != torch.sparse_csr:
             return x @ self.weight + self.bias
         rows, columns = torch.unique(x.col_indices(), return_inverse=True)
-        used = self.weight.detach()[rows]
+        used = self.weight.detach().index_select(0, rows)
         if torch.is_grad_enabled():
             used.requires_grad_()
             self.batch_rows = (rows, used)
@@ -155,7 +155,9 @@ class HashedProjection(nn.Module):
             rows = row_of[features]
             if len(rows) == 0 or rows.min() >= 0:
                 rows = torch.from_numpy(rows).to(self.weight.device)
-                bits, signs, buckets = (None if t is None else t[rows] for t in structure)
+                bits, signs, buckets = (
+                    None if t is None else t.index_select(0, rows) for t in structure
+                )
                 return (
                     None if bits is None else bits.long(),
                     signs.to(torch.float32),

@@ -156,10 +156,14 @@ class RowAdam:
                 continue
             rows, used = layer.batch_rows
             grad = used.grad
-            m = exp_avg[rows].lerp_(grad, 1 - beta1)
-            v = exp_avg_sq[rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            exp_avg[rows], exp_avg_sq[rows] = m, v
-            layer.weight[rows] = used.detach() - step_size * m / (v.sqrt() + self.eps)
+            # index_select / index_copy_: several times faster than
+            # indexing with a tensor of rows on the CPU.
+            m = exp_avg.index_select(0, rows).lerp_(grad, 1 - beta1)
+            v = exp_avg_sq.index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            exp_avg.index_copy_(0, rows, m)
+            exp_avg_sq.index_copy_(0, rows, v)
+            step = m.div_(v.sqrt_().add_(self.eps)).mul_(-step_size)
+            layer.weight.index_copy_(0, rows, step.add_(used.detach()))
             layer.batch_rows = None  # applied: never twice
 
 

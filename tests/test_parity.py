@@ -55,6 +55,22 @@ def test_trained_projection_agrees_with_numpy(X_sparse, n_slots, n_weights, layo
     _assert_bits_agree(Z_torch, Z_numpy, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_slots", [None, 4])
+def test_cached_structure_gives_the_same_projection_and_gradients(X_sparse, n_slots):
+    # The structure hashed once per fit for the training features, or
+    # hashed for each batch: the same numbers.
+    results = []
+    for cached in (False, True):
+        projection = _projection(n_slots, 50)
+        if cached:
+            assert projection.cache_structure(np.unique(X_sparse.indices))
+        Z = projection(X_sparse)
+        Z.square().sum().backward()
+        results.append((Z.detach().numpy(), projection.weight.grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize("n_slots", [None, 1, 4, 16])
 @pytest.mark.parametrize("layout", ["dense", "csr"])
 def test_random_projection_is_the_trained_one_at_its_start(X_sparse, n_slots, layout):
