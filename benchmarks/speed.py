@@ -85,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument("--busy", action="store_true", help="a CPU-bound process runs beside")
     parser.add_argument("--profile", metavar="DATASET", help="where ProjectionNet's fit time goes")
     parser.add_argument("--profile-epochs", type=int, default=3)
+    parser.add_argument(
+        "--max-iter", type=int, help="ProjectionNet's max_iter (default: its default)"
+    )
     return parser.parse_args(argv)
 
 
@@ -244,6 +247,8 @@ def main(argv=None):
         return
     load_before = os.getloadavg()[0]
     busy = busy_process() if args.busy else None
+    if args.max_iter:
+        SYSTEMS[OURS] = lambda: ProjectionNetClassifier(random_state=SEED, max_iter=args.max_iter)
     rows = []
     try:
         for name in args.datasets:
