@@ -55,6 +55,30 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def fast_settings():
+    """Each classifier with settings that train digits in a second or two."""
+    from sklearn_pnet import HashedNetClassifier, ProjectionNetClassifier
+
+    return {
+        ProjectionNetClassifier: dict(
+            n_bits=64, teacher_hidden_layer_sizes=(32,), max_iter=30, random_state=0
+        ),
+        HashedNetClassifier: dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0),
+    }
+
+
+@pytest.fixture(params=list(fast_settings()), ids=lambda cls: cls.__name__)
+def make(request):
+    """A factory of each classifier in turn, with fast settings that its
+    keyword arguments override: the contract tests run on both."""
+    cls, settings = request.param, fast_settings()[request.param]
+
+    def make(**params):
+        return cls(**{**settings, **params})
+
+    return make
+
+
 def missing_cuda_device():
     """A CUDA device this machine does not have: "cuda" on a CPU-only
     torch (the case users meet), an ordinal past the last GPU elsewhere."""

@@ -5,32 +5,14 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import missing_cuda_device
+from conftest import fast_settings, missing_cuda_device
 from sklearn.base import clone
 from sklearn.datasets import make_classification
-
-from sklearn_pnet import HashedNetClassifier, ProjectionNetClassifier
 
 # Short trainings stop at max_iter on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-FAST = {
-    ProjectionNetClassifier: dict(
-        n_bits=64, teacher_hidden_layer_sizes=(32,), max_iter=30, random_state=0
-    ),
-    HashedNetClassifier: dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0),
-}
-
-
-@pytest.fixture(params=list(FAST), ids=lambda cls: cls.__name__)
-def make(request):
-    """A factory of the classifier under test with fast settings."""
-    cls = request.param
-
-    def make(**params):
-        return cls(**{**FAST[cls], **params})
-
-    return make
+FAST = fast_settings()
 
 
 @pytest.fixture(params=list(FAST), ids=lambda cls: cls.__name__)

@@ -8,25 +8,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sklearn_pnet import HashedNetClassifier, ProjectionNetClassifier
-
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-FAST = {
-    ProjectionNetClassifier: dict(n_bits=64, teacher_hidden_layer_sizes=(32,), random_state=0),
-    HashedNetClassifier: dict(hidden_layer_sizes=(64,), random_state=0),
-}
 CLASSES = np.arange(10)
-
-
-@pytest.fixture(params=list(FAST), ids=lambda cls: cls.__name__)
-def make(request):
-    cls = request.param
-
-    def make(**params):
-        return cls(**{**FAST[cls], **params})
-
-    return make
 
 
 def chunks(X, y, size=250):
