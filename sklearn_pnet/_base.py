@@ -272,16 +272,10 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
             The estimator, trained on one more chunk.
         """
         require_torch()
-        previous = dict(vars(self))
-        try:
+        # The torch state may have taken some of a failed chunk's steps: the
+        # next call starts again from the restored weights.
+        with restored_on_failure(self, forget=["_partial_state"]):
             self._partial_fit(X, y, classes, sample_weight)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(previous)
-            # The torch state may have taken some of this chunk's steps:
-            # the next call starts again from the restored weights.
-            vars(self).pop("_partial_state", None)
-            raise
         return self
 
     def _partial_fit(self, X, y, classes, sample_weight):

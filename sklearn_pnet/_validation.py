@@ -31,12 +31,15 @@ class IntInterval(Interval):
 
 
 @contextmanager
-def restored_on_failure(estimator):
+def restored_on_failure(estimator, forget=()):
     """Put back the estimator's attributes as they were if the block fails.
 
     A fit sets ``n_features_in_`` (and maybe ``feature_names_in_``) when it
     validates ``X``, before anything can fail in training: a failed refit
     must leave the previously fitted model predicting exactly as before.
+    The attributes named in ``forget`` are dropped instead (state that the
+    failed block may have changed in place, such as partial_fit's torch
+    networks).
     """
     previous = dict(vars(estimator))
     try:
@@ -44,6 +47,8 @@ def restored_on_failure(estimator):
     except BaseException:
         vars(estimator).clear()
         vars(estimator).update(previous)
+        for name in forget:
+            vars(estimator).pop(name, None)
         raise
 
 
