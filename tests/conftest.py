@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 # ../shared/data beside the project, or $SKLEARN_PNET_DATA: the real
 # datasets of the slow tests.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR = Path(os.environ.get("SKLEARN_PNET_DATA", SHARED_DATA))
 
 # Prepended to a script run by ``run_without_torch``: a meta-path finder
 # that makes ``import torch`` fail, as where torch was never installed.
@@ -107,10 +108,24 @@ def random_csr(n_rows, n_cols, nnz_per_row, seed=0):
 @pytest.fixture(scope="session")
 def data_dir():
     """The real datasets' directory; the test is skipped without it."""
-    path = Path(os.environ.get("SKLEARN_PNET_DATA", SHARED_DATA))
-    if not path.is_dir():
-        pytest.skip(f"no data directory at {path}")
-    return path
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"no data directory at {DATA_DIR}")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist_subset(data_dir):
+    """``X_train, y_train, X_test``: the first 3,000 MNIST training images
+    and 1,000 test images, pixels scaled to [0, 1]; skipped without them."""
+    from benchmarks.datasets import read_idx
+
+    folder = data_dir / "mnist"
+    if not folder.is_dir():
+        pytest.skip(f"MNIST not found in {folder}")
+    X = read_idx(folder / "train-images-idx3-ubyte.gz")[:3000].reshape(-1, 784) / 255.0
+    y = read_idx(folder / "train-labels-idx1-ubyte.gz")[:3000]
+    X_test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000].reshape(-1, 784) / 255.0
+    return X, y, X_test
 
 
 @pytest.fixture

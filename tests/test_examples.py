@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import DATA_DIR
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+needs_newsgroups = pytest.mark.skipif(
+    not (DATA_DIR / "scikit_learn_data").is_dir(),
+    reason=f"20 Newsgroups cache not found in {DATA_DIR}",
+)
 
 
 def run_example(name, *args):
@@ -56,12 +62,9 @@ def test_quickstart_digits():
     assert "pickled" in out and "smaller than the MLPClassifier" in out
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "scikit_learn_data").is_dir(),
-    reason=f"20 Newsgroups cache not found in {SHARED_DATA}",
-)
+@needs_newsgroups
 def test_compact_text_pipeline():
-    out = run_example("compact_text_pipeline", "--data-dir", str(SHARED_DATA))
+    out = run_example("compact_text_pipeline", "--data-dir", str(DATA_DIR))
     assert "HashingVectorizer -> ProjectionNet" in out
     assert "whole pipeline dumped" in out
 
@@ -87,11 +90,8 @@ def test_export_to_c():
     assert "compiled (text + data)" in out and "rows/s: C" in out
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "scikit_learn_data").is_dir(),
-    reason=f"20 Newsgroups cache not found in {SHARED_DATA}",
-)
+@needs_newsgroups
 def test_out_of_core_text():
-    out = run_example("out_of_core_text", "--data-dir", str(SHARED_DATA))
+    out = run_example("out_of_core_text", "--data-dir", str(DATA_DIR))
     assert "pass 2: 6 chunks, 1200 documents seen" in out
     assert "peak memory" in out

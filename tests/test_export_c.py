@@ -6,21 +6,18 @@ end on 20 Newsgroups need ``../shared/data`` (or ``$SKLEARN_PNET_DATA``)
 and are marked slow.
 """
 
-import gzip
-import os
 import re
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import DATA_DIR
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 
@@ -29,19 +26,14 @@ from sklearn_pnet.export import FORMAT_VERSION, export_c
 from sklearn_pnet.export._c import C_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKLEARN_PNET_DATA", ROOT.parent / "shared" / "data"))
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 TOPICS = ["alt.atheism", "talk.religion.misc", "comp.graphics", "sci.space"]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("cc") is None, reason="no C compiler (cc) on this machine"
-)
-
-
-def fit(estimator, X, y=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return estimator.fit(X, y)
+pytestmark = [
+    pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine"),
+    # Short trainings stop at max_iter on purpose.
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 
 
 def compile_c(sources, binary, *flags):
@@ -126,8 +118,8 @@ PNET_CASES = {
 @pytest.mark.parametrize("case", list(PNET_CASES))
 def test_projection_net_digits(case, digits, tmp_path):
     X, y = digits
-    clf = fit(
-        ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0, **PNET_CASES[case]), X, y
+    clf = ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0, **PNET_CASES[case]).fit(
+        X, y
     )
     binary = build(clf, tmp_path)
     assert_same_predictions(clf, binary, X)
@@ -158,7 +150,7 @@ def test_lsh_projector_bits(density, digits, tmp_path):
 def test_hashed_net_digits(params, digits, tmp_path):
     X, y = digits
     params = {"hidden_layer_sizes": (32,), **params}
-    clf = fit(HashedNetClassifier(max_iter=2, random_state=0, **params), X, y)
+    clf = HashedNetClassifier(max_iter=2, random_state=0, **params).fit(X, y)
     binary = build(clf, tmp_path)
     assert_same_predictions(clf, binary, X)
     assert_same_predictions(clf, binary, sp.csr_matrix(X))
@@ -166,8 +158,8 @@ def test_hashed_net_digits(params, digits, tmp_path):
 
 def test_export_keeps_compact_forms(digits, tmp_path):
     X, y = digits
-    clf = fit(
-        ProjectionNetClassifier(n_bits=64, max_iter=1, weight_clusters=4, random_state=0), X, y
+    clf = ProjectionNetClassifier(n_bits=64, max_iter=1, weight_clusters=4, random_state=0).fit(
+        X, y
     )
     source = next(p for p in export_c(clf, tmp_path) if p.name == "model.c").read_text()
     # k-means: 2-bit codes in bit planes and 4 centroids, no decoded matrix.
@@ -262,7 +254,7 @@ TEXTS = [
 def test_text_front_end_matches_hashing_vectorizer(params, digits, tmp_path):
     vectorizer = HashingVectorizer(**params)
     X = vectorizer.transform(TEXTS)
-    projector = fit(LSHProjector(n_bits=8, random_state=0), X)
+    projector = LSHProjector(n_bits=8, random_state=0).fit(X)
     binary = build(make_pipeline(vectorizer, projector), tmp_path)
     lines = "".join(text.replace("\r", " ") + "\n" for text in TEXTS)
     for i, line in enumerate(run(binary, lines, "--features")):
@@ -274,14 +266,10 @@ def test_text_front_end_matches_hashing_vectorizer(params, digits, tmp_path):
 def test_text_pipeline_labels(tmp_path):
     texts = ["the rocket went to space", "god and religion", "graphics card and images"] * 10
     y = [0, 1, 2] * 10
-    pipe = fit(
-        make_pipeline(
-            HashingVectorizer(),
-            ProjectionNetClassifier(n_bits=32, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
-        ),
-        texts,
-        y,
-    )
+    pipe = make_pipeline(
+        HashingVectorizer(),
+        ProjectionNetClassifier(n_bits=32, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
+    ).fit(texts, y)
     labels, proba = c_predict(build(pipe, tmp_path), "".join(t + "\n" for t in texts), text=True)
     np.testing.assert_array_equal(pipe.classes_[labels], pipe.predict(texts))
     np.testing.assert_allclose(proba, pipe.predict_proba(texts), atol=1e-5)
@@ -289,7 +277,7 @@ def test_text_pipeline_labels(tmp_path):
 
 def test_unsupported_models_say_why(digits, tmp_path):
     X, y = digits
-    clf = fit(ProjectionNetClassifier(n_bits=16, max_iter=1, random_state=0), X, y)
+    clf = ProjectionNetClassifier(n_bits=16, max_iter=1, random_state=0).fit(X, y)
     with pytest.raises(NotImplementedError, match="HashingVectorizer with ngram_range"):
         export_c(make_pipeline(HashingVectorizer(n_features=64, ngram_range=(1, 2)), clf), tmp_path)
     with pytest.raises(NotImplementedError, match="optional HashingVectorizer"):
@@ -301,7 +289,7 @@ def test_unsupported_models_say_why(digits, tmp_path):
 def test_command_line_builds_with_plain_cc(digits, tmp_path):
     """The README's commands: dump, export, ``cc -O2 -o classify OUT/*.c -lm``."""
     X, y = digits
-    clf = fit(ProjectionNetClassifier(n_bits=32, max_iter=1, random_state=0), X, y)
+    clf = ProjectionNetClassifier(n_bits=32, max_iter=1, random_state=0).fit(X, y)
     joblib.dump(clf, tmp_path / "model.joblib")
     out = tmp_path / "out"
     subprocess.run(
@@ -318,27 +306,8 @@ def test_command_line_builds_with_plain_cc(digits, tmp_path):
 # ---- real data (slow) ---------------------------------------------------------
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = np.frombuffer(data, ">u4", ndim, 4).astype(int)
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    folder = DATA / "mnist"
-    if not folder.is_dir():
-        pytest.skip(f"MNIST not found in {folder}")
-    X = read_idx(folder / "train-images-idx3-ubyte.gz")[:3000].reshape(-1, 784) / 255.0
-    y = read_idx(folder / "train-labels-idx1-ubyte.gz")[:3000]
-    X_test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000].reshape(-1, 784) / 255.0
-    return X, y, X_test
-
-
 def fetch_newsgroups(subset):
-    folder = DATA / "scikit_learn_data"
+    folder = DATA_DIR / "scikit_learn_data"
     if not folder.is_dir():
         pytest.skip(f"20 Newsgroups not found in {folder}")
     from sklearn.datasets import fetch_20newsgroups
@@ -368,10 +337,10 @@ REAL_CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", REAL_CASES)
-def test_mnist_subset(case, mnist, tmp_path):
-    X, y, X_test = mnist
+def test_mnist_subset(case, mnist_subset, tmp_path):
+    X, y, X_test = mnist_subset
     params = {"max_iter": 2, "random_state": 0, "n_bits": 256, **PNET_CASES[case]}
-    clf = fit(ProjectionNetClassifier(**params), X, y)
+    clf = ProjectionNetClassifier(**params).fit(X, y)
     assert_same_predictions(clf, build(clf, tmp_path), X_test)
 
 
@@ -380,23 +349,23 @@ def test_mnist_subset(case, mnist, tmp_path):
 def test_newsgroups_tfidf(case, newsgroups_tfidf, tmp_path):
     X, y, X_test = newsgroups_tfidf
     params = {"max_iter": 2, "random_state": 0, "n_bits": 256, **PNET_CASES[case]}
-    clf = fit(ProjectionNetClassifier(**params), X, y)
+    clf = ProjectionNetClassifier(**params).fit(X, y)
     assert_same_predictions(clf, build(clf, tmp_path), X_test)
 
 
 @pytest.mark.slow
-def test_hashed_net_mnist_and_newsgroups(mnist, newsgroups_tfidf, tmp_path):
-    for i, (X, y, X_test) in enumerate([mnist, newsgroups_tfidf]):
-        clf = fit(HashedNetClassifier((64,), compression=1 / 64, max_iter=2, random_state=0), X, y)
+def test_hashed_net_mnist_and_newsgroups(mnist_subset, newsgroups_tfidf, tmp_path):
+    for i, (X, y, X_test) in enumerate([mnist_subset, newsgroups_tfidf]):
+        clf = HashedNetClassifier((64,), compression=1 / 64, max_iter=2, random_state=0).fit(X, y)
         assert_same_predictions(clf, build(clf, tmp_path / str(i)), X_test[:300])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("density", ["auto", 1.0])
-def test_projection_bits_real_data(density, mnist, newsgroups_tfidf, tmp_path):
+def test_projection_bits_real_data(density, mnist_subset, newsgroups_tfidf, tmp_path):
     """Bits are where C and numpy could part (a sum within rounding of its
     threshold): none does on these test sets."""
-    for i, (X, _, X_test) in enumerate([mnist, newsgroups_tfidf]):
+    for i, (X, _, X_test) in enumerate([mnist_subset, newsgroups_tfidf]):
         projector = LSHProjector(n_bits=256, density=density, random_state=0).fit(X)
         bits = c_bits(build(projector, tmp_path / str(i)), X_test)
         np.testing.assert_array_equal(bits, projector.transform(X_test))
@@ -405,14 +374,10 @@ def test_projection_bits_real_data(density, mnist, newsgroups_tfidf, tmp_path):
 @pytest.mark.slow
 def test_text_front_end_newsgroups(tmp_path):
     train, test = fetch_newsgroups("train"), fetch_newsgroups("test")
-    pipe = fit(
-        make_pipeline(
-            HashingVectorizer(),
-            ProjectionNetClassifier(n_bits=256, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
-        ),
-        train.data,
-        train.target,
-    )
+    pipe = make_pipeline(
+        HashingVectorizer(),
+        ProjectionNetClassifier(n_bits=256, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
+    ).fit(train.data, train.target)
     binary = build(pipe, tmp_path)
     # One document a line: its line breaks are separators, as spaces are.
     lines = "".join(re.sub(r"[\r\n]", " ", doc) + "\n" for doc in test.data)

@@ -2,16 +2,12 @@
 identical labels and bits, probabilities within 1e-5, the projection
 computed from the seed (the file stays near the joblib size)."""
 
-import io
-import os
-import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
+from conftest import DATA_DIR
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -20,11 +16,13 @@ from sklearn_pnet import LSHProjector, ProjectionNetClassifier
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from sklearn_pnet.export import register_onnx_converters  # noqa: E402  (after the skips)
+from sklearn_pnet._size import dumped_size  # noqa: E402  (after the skips)
+from sklearn_pnet.export import register_onnx_converters  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKLEARN_PNET_DATA", ROOT.parent / "shared" / "data"))
 register_onnx_converters()
+# Short trainings stop at max_iter on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 CASES = {
     "int8": {},
@@ -38,24 +36,12 @@ CASES = {
 }
 
 
-def fit(estimator, X, y=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return estimator.fit(X, y)
-
-
 def session(model, X):
     options = {id(model): {"zipmap": False}} if hasattr(model, "classes_") else None
     onx = skl2onnx.to_onnx(model, X[:1], options=options, target_opset=18)
     data = onx.SerializeToString()
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     return (lambda X: sess.run(None, {sess.get_inputs()[0].name: X})), len(data)
-
-
-def joblib_bytes(model):
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    return buffer.getbuffer().nbytes
 
 
 def check_classifier(clf, X, dtype):
@@ -70,7 +56,7 @@ def check_classifier(clf, X, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_projection_net_digits(case, dtype):
     X, y = load_digits(return_X_y=True)
-    clf = fit(ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0, **CASES[case]), X, y)
+    clf = ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0, **CASES[case]).fit(X, y)
     check_classifier(clf, X, dtype)
 
 
@@ -87,42 +73,28 @@ def test_pipeline_ending_in_the_classifier():
     pipe = make_pipeline(
         FunctionTransformer(), ProjectionNetClassifier(n_bits=32, max_iter=1, random_state=0)
     )
-    fit(pipe, X, y)
+    pipe.fit(X, y)
     onx = skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False}, target_opset=18)
     sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     labels = sess.run(None, {sess.get_inputs()[0].name: X})[0]
     np.testing.assert_array_equal(labels, pipe.predict(X))
 
 
-def read_idx(path):
-    import gzip
-
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    shape = np.frombuffer(data, ">u4", data[3], 4).astype(int)
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * data[3]).reshape(shape)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case", ["int8", "kmeans", "pruned-hidden", "trained-dense", "random-sparse"]
 )
-def test_mnist_subset_and_size(case):
-    folder = DATA / "mnist"
-    if not folder.is_dir():
-        pytest.skip(f"MNIST not found in {folder}")
-    X = read_idx(folder / "train-images-idx3-ubyte.gz")[:3000].reshape(-1, 784) / 255.0
-    y = read_idx(folder / "train-labels-idx1-ubyte.gz")[:3000]
-    X_test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000].reshape(-1, 784) / 255.0
-    clf = fit(ProjectionNetClassifier(n_bits=256, max_iter=2, random_state=0, **CASES[case]), X, y)
+def test_mnist_subset_and_size(case, mnist_subset):
+    X, y, X_test = mnist_subset
+    clf = ProjectionNetClassifier(n_bits=256, max_iter=2, random_state=0, **CASES[case]).fit(X, y)
     check_classifier(clf, X_test, np.float64)
     _, onnx_bytes = session(clf, X_test)
-    assert onnx_bytes < 2 * joblib_bytes(clf)
+    assert onnx_bytes < 2 * dumped_size(clf)
 
 
 @pytest.mark.slow
 def test_newsgroups_tfidf_dense_input():
-    folder = DATA / "scikit_learn_data"
+    folder = DATA_DIR / "scikit_learn_data"
     if not folder.is_dir():
         pytest.skip(f"20 Newsgroups not found in {folder}")
     from sklearn.datasets import fetch_20newsgroups
@@ -138,7 +110,7 @@ def test_newsgroups_tfidf_dense_input():
     # Dense input only: a 5,000-word vocabulary keeps the dense batch small.
     vectorizer = TfidfVectorizer(max_features=5000).fit(train.data)
     X, X_test = vectorizer.transform(train.data), vectorizer.transform(test.data).toarray()
-    clf = fit(ProjectionNetClassifier(n_bits=256, max_iter=2, random_state=0), X, train.target)
+    clf = ProjectionNetClassifier(n_bits=256, max_iter=2, random_state=0).fit(X, train.target)
     check_classifier(clf, X_test, np.float64)
     _, onnx_bytes = session(clf, X_test)
-    assert onnx_bytes < 2 * joblib_bytes(clf)
+    assert onnx_bytes < 2 * dumped_size(clf)

@@ -8,11 +8,8 @@ these tests check the same things with fewer epochs where accuracy allows,
 and sizes with one epoch (training does not change a model's size).
 """
 
-import warnings
-
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 
@@ -20,18 +17,14 @@ from benchmarks import datasets, targets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
 
 KIB = 1024
-
-
-def fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, y)
+# Short trainings stop at max_iter on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.mark.integration
 def test_digits_at_256_bits():
     digits = datasets.load("digits")
-    clf = fit(ProjectionNetClassifier(n_bits=256, random_state=0), digits.X_train, digits.y_train)
+    clf = ProjectionNetClassifier(n_bits=256, random_state=0).fit(digits.X_train, digits.y_train)
     assert clf.score(digits.X_test, digits.y_test) >= 0.95
 
 
@@ -50,7 +43,7 @@ def test_design_card_pipeline_on_four_topics(data_dir):
 def test_mnist_beats_the_paper_at_720_bits(data_dir):
     mnist = datasets.load("mnist", data_dir)
     clf = ProjectionNetClassifier(n_bits=720, max_iter=20, random_state=0)
-    fit(clf, mnist.X_train, mnist.y_train)
+    clf.fit(mnist.X_train, mnist.y_train)
     assert clf.score(mnist.X_test, mnist.y_test) > 0.923
 
 
@@ -58,7 +51,7 @@ def test_mnist_beats_the_paper_at_720_bits(data_dir):
 def test_sizes_of_the_targets(data_dir):
     news = datasets.load("20news", data_dir)
     X = TfidfVectorizer().fit_transform(news.X_train)
-    clf = fit(ProjectionNetClassifier(n_bits=256, max_iter=1, random_state=0), X, news.y_train)
+    clf = ProjectionNetClassifier(n_bits=256, max_iter=1, random_state=0).fit(X, news.y_train)
     assert model_size_bytes(clf)["total"] <= 64_000
     pipe = make_pipeline(
         HashingVectorizer(n_features=2**20, alternate_sign=False),
@@ -72,7 +65,7 @@ def test_sizes_of_the_targets(data_dir):
             random_state=0,
         ),
     )
-    assert model_size_bytes(fit(pipe, news.X_train, news.y_train))["total"] <= 256 * KIB
+    assert model_size_bytes(pipe.fit(news.X_train, news.y_train))["total"] <= 256 * KIB
     mnist = datasets.load("mnist", data_dir)
     clf = ProjectionNetClassifier(
         n_bits=256,
@@ -82,6 +75,6 @@ def test_sizes_of_the_targets(data_dir):
         max_iter=1,
         random_state=0,
     )
-    fit(clf, mnist.X_train[:2000], mnist.y_train[:2000])
+    clf.fit(mnist.X_train[:2000], mnist.y_train[:2000])
     assert model_size_bytes(clf)["total"] <= 32 * KIB
     assert np.isfinite(clf.predict_proba(mnist.X_test[:10])).all()
