@@ -114,7 +114,8 @@ def main(argv=None):
     print(
         f"{args.dataset} {args.vectorizer if data.kind == 'text' else ''} {args.split} {params}: "
         f"validation accuracy {model.score(X_val, y_val):.4f}, "
-        f"{model_size_bytes(model)['total']:,} bytes, fit {time.perf_counter() - start:.0f} s"
+        f"{model_size_bytes(model)['total']:,} bytes, fit {time.perf_counter() - start:.1f} s, "
+        f"{model[-1].n_iter_ if data.kind == 'text' else model.n_iter_} epochs"
     )
     if args.storage:
         for dtype, n_clusters in STORAGE_FORMS:

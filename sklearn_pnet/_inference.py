@@ -20,6 +20,11 @@ import scipy.sparse as sp
 from ._hashing import hashed_buckets, projection_structure
 from ._storage import matmul, take
 
+try:  # built at install time (setup.py); without a C compiler, numpy
+    from ._kernels import project_csr
+except ImportError:  # does the same sums in the same order
+    project_csr = None
+
 # Entries of a computed matrix (a projection's or a hashed layer's rows)
 # formed at once: 2 MB of float64, plus the hashing's temporaries.
 BLOCK_ENTRIES = 2**18
@@ -78,7 +83,17 @@ def projection_entries(seed, features, n_bits, n_slots, weights, n_features):
     return bits, values
 
 
-def hashed_projection(X, seed, n_bits, n_slots, weights=None):
+def projection_entries_of_all(seed, n_features, n_bits, n_slots, weights=None):
+    """The whole sparse projection's structure, for ``structure=`` of
+    :func:`hashed_projection`: the int32 bits and the values of every
+    feature's slots, arrays of shape (n_features, n_slots)."""
+    bits, values = projection_entries(
+        seed, np.arange(n_features), n_bits, n_slots, weights, n_features
+    )
+    return bits.astype(np.int32), np.ascontiguousarray(values)
+
+
+def hashed_projection(X, seed, n_bits, n_slots, weights=None, structure=None):
     """Project ``X`` on the hashed directions, before thresholding.
 
     Parameters
@@ -96,6 +111,11 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
         Shared weights multiplying the ±1 entries (a trained projection);
         None for the random ±1 projection. Any form of
         :mod:`sklearn_pnet._storage` (float16, int8, k-means) works.
+    structure : tuple of ndarray, default=None
+        For a sparse projection, the result of
+        :func:`projection_entries_of_all` for these arguments, kept by the
+        caller so that repeated calls do not hash again; None hashes the
+        features used.
 
     Returns
     -------
@@ -118,14 +138,48 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
             n_bits,
         )
     if not sp.issparse(X):
-        bits, values = projection_entries(
-            seed, np.arange(n_features), n_bits, n_slots, weights, n_features
+        bits, values = structure or projection_entries_of_all(
+            seed, n_features, n_bits, n_slots, weights
         )
         block = sp.csr_matrix(
             (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
             shape=(n_features, n_bits),
         )
         return np.asarray(X @ block)
+    X = sp.csr_matrix(X)
+    if structure is None:
+        features, X = present_columns(X)
+        structure = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
+    return sparse_projection(X, *structure, n_bits)
+
+
+def sparse_projection(X, bits, values, n_bits):
+    """``Z[i, bits[j, s]] += x_ij * values[j, s]`` over the non-zeros of a
+    CSR ``X`` and the slots of each, in float32.
+
+    The compiled kernel (``sklearn_pnet._kernels``) and the numpy code below
+    add the same float32 products in the same order, row by row, non-zero by
+    non-zero, slot by slot, so their results are identical to the bit.
+    """
+    # Every stored form of the weights decodes to float32 (a float64 array
+    # set by hand would make float64 sums: numpy's path).
+    if project_csr is not None and values.dtype == np.float32:
+        indptr, indices = X.indptr, X.indices
+        if indptr.dtype != indices.dtype:
+            indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+        data = X.data if X.data.dtype in (np.float32, np.float64) else X.data.astype(np.float64)
+        Z = np.empty((X.shape[0], n_bits), dtype=np.float32)
+        project_csr(
+            indptr,
+            indices,
+            data,
+            np.ascontiguousarray(bits, dtype=np.int32),
+            np.ascontiguousarray(values),
+            Z,
+            bits.shape[1],
+            n_bits,
+        )
+        return Z
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
     # the whole projection costs O(nnz * n_slots) with no matrix product.
@@ -134,14 +188,11 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None):
     # indices: the bits are in range(n_bits) by construction (fast_range),
     # and indptr is scaled in int64, where int32 would wrap beyond 2**31
     # entries.
-    X = sp.csr_matrix(X)
-    features, X_present = present_columns(X)
-    columns = X_present.indices
-    bits, values = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
-    values = X.data.astype(np.float32)[:, None] * values[columns]
+    n_slots = bits.shape[1]
+    values = X.data.astype(np.float32)[:, None] * values[X.indices]
     indptr = X.indptr.astype(np.int64) * n_slots  # scipy narrows it again if it fits
     Z = sp.csr_matrix(
-        (values.ravel(), bits.astype(np.int32)[columns].ravel(), indptr),
+        (values.ravel(), bits.astype(np.int32)[X.indices].ravel(), indptr),
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()

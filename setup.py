@@ -1,0 +1,26 @@
+"""Build the optional compiled prediction kernel (``sklearn_pnet._kernels``).
+
+Everything else about the package is in ``pyproject.toml``. The kernel
+speeds up the sparse projection at prediction; when no C compiler is
+available the build goes on without it (``optional=True``) and prediction
+runs the numpy path, with identical results.
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+# numpy rounds every float32 product before adding it: a fused multiply-add
+# would not, and bits near a threshold could differ.
+compile_args = [] if sys.platform == "win32" else ["-O2", "-ffp-contract=off"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "sklearn_pnet._kernels",
+            sources=["sklearn_pnet/_kernels.c"],
+            extra_compile_args=compile_args,
+            optional=True,
+        )
+    ]
+)

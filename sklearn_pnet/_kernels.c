@@ -1,0 +1,159 @@
+/* Compiled kernels of prediction, built at install time (setup.py).
+ *
+ * One job: the sparse hashed projection of CSR input, the step that
+ * dominates a prediction on text (sklearn_pnet._inference.hashed_projection).
+ * It computes exactly what the numpy path computes, in the same order and
+ * precision, so the bits are identical whichever runs:
+ *
+ *     Z[i, bits[f, s]] += (float)x_ij * values[f, s]   (float32, f = column j)
+ *
+ * for the non-zeros of each row in storage order, and the slots of each
+ * non-zero in order (scipy's csr_todense sums duplicates in that order).
+ * Contraction into fused multiply-adds would round differently from numpy,
+ * hence FP_CONTRACT OFF here and -ffp-contract=off in setup.py (GCC ignores
+ * the pragma). The module uses the buffer protocol only: no numpy headers
+ * at build time. If it cannot be built, prediction uses numpy.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* A malformed CSR matrix (indptr past the non-zeros, a column past the
+ * structure's rows) stops the loop with bad = 1 instead of reading out of
+ * bounds; the caller raises. */
+#define PROJECT_ROWS(INDEX, VALUE)                                                    \
+    for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {                                 \
+        float *row = out + i * n_bits;                                                \
+        const int64_t start = (int64_t)((const INDEX *)indptr)[i];                    \
+        const int64_t end = (int64_t)((const INDEX *)indptr)[i + 1];                  \
+        if (start < 0 || end < start || end > n_nonzero) {                            \
+            bad = 1;                                                                  \
+            break;                                                                    \
+        }                                                                             \
+        for (int64_t jj = start; jj < end; jj++) {                                    \
+            const float x = (float)((const VALUE *)data)[jj];                         \
+            const int64_t f = (int64_t)((const INDEX *)indices)[jj];                  \
+            if (f < 0 || f >= n_features) {                                           \
+                bad = 1;                                                              \
+                break;                                                                \
+            }                                                                         \
+            const int32_t *b = bits + f * n_slots;                                    \
+            const float *v = values + f * n_slots;                                    \
+            for (Py_ssize_t s = 0; s < n_slots; s++) {                                \
+                const float product = x * v[s];                                       \
+                row[b[s]] += product;                                                 \
+            }                                                                         \
+        }                                                                             \
+    }
+
+static int
+check_buffer(const Py_buffer *view, const char *name, Py_ssize_t itemsize, Py_ssize_t alt)
+{
+    if (view->itemsize != itemsize && view->itemsize != alt) {
+        PyErr_Format(PyExc_TypeError, "%s has items of %zd bytes", name, view->itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+/* project_csr(indptr, indices, data, bits, values, out)
+ *
+ * indptr, indices: int32 or int64 (both the same); data: float32 or
+ * float64; bits: int32 (n_structure_rows, n_slots), every value in
+ * range(n_bits); values: float32, the same shape; out: float32
+ * (n_rows, n_bits), overwritten. The caller (Python) checks shapes and
+ * that every index is a row of bits.
+ */
+static PyObject *
+project_csr(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_indptr, b_indices, b_data, b_bits, b_values, b_out;
+    Py_ssize_t n_slots, n_bits;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*nn", &b_indptr, &b_indices, &b_data, &b_bits,
+                          &b_values, &b_out, &n_slots, &n_bits)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (check_buffer(&b_indptr, "indptr", 4, 8) || check_buffer(&b_data, "data", 4, 8) ||
+        check_buffer(&b_bits, "bits", 4, 4) || check_buffer(&b_values, "values", 4, 4) ||
+        check_buffer(&b_out, "out", 4, 4)) {
+        goto done;
+    }
+    if (b_indices.itemsize != b_indptr.itemsize) {
+        PyErr_SetString(PyExc_TypeError, "indptr and indices differ in type");
+        goto done;
+    }
+    Py_ssize_t n_rows = b_indptr.len / b_indptr.itemsize - 1;
+    if (n_rows < 0 || n_bits <= 0 || b_out.len != (Py_ssize_t)sizeof(float) * n_rows * n_bits) {
+        PyErr_SetString(PyExc_ValueError, "out does not have n_rows x n_bits floats");
+        goto done;
+    }
+    if (n_slots <= 0 || b_values.len != b_bits.len || (b_bits.len / 4) % n_slots) {
+        PyErr_SetString(PyExc_ValueError, "bits and values are not n_features x n_slots");
+        goto done;
+    }
+    const int64_t n_features = b_bits.len / 4 / n_slots;
+    const int64_t n_nonzero = b_indices.len / b_indices.itemsize;
+    if (b_data.len / b_data.itemsize < n_nonzero) {
+        PyErr_SetString(PyExc_ValueError, "data is shorter than indices");
+        goto done;
+    }
+    int bad = 0;
+    const void *indptr = b_indptr.buf, *indices = b_indices.buf, *data = b_data.buf;
+    const int32_t *bits = b_bits.buf;
+    const float *values = b_values.buf;
+    float *out = b_out.buf;
+    int wide_index = b_indptr.itemsize == 8, wide_value = b_data.itemsize == 8;
+    Py_BEGIN_ALLOW_THREADS
+    memset(out, 0, sizeof(float) * (size_t)n_rows * (size_t)n_bits);
+    if (wide_index && wide_value) {
+        PROJECT_ROWS(int64_t, double)
+    } else if (wide_index) {
+        PROJECT_ROWS(int64_t, float)
+    } else if (wide_value) {
+        PROJECT_ROWS(int32_t, double)
+    } else {
+        PROJECT_ROWS(int32_t, float)
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError,
+                        "malformed CSR matrix: indptr or a column index is out of range");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&b_indptr);
+    PyBuffer_Release(&b_indices);
+    PyBuffer_Release(&b_data);
+    PyBuffer_Release(&b_bits);
+    PyBuffer_Release(&b_values);
+    PyBuffer_Release(&b_out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"project_csr", project_csr, METH_VARARGS,
+     "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits)\n\n"
+     "The sparse hashed projection of a CSR matrix into out (float32)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels", "Compiled prediction kernels of sklearn-pnet.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,127 @@
+"""The compiled projection kernel and the cached projection structure:
+both change how fast prediction runs, never what it returns."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_pnet import LSHProjector, ProjectionNetClassifier, _inference, _lsh_projector
+from sklearn_pnet._storage import encode
+
+N_FEATURES, N_BITS, N_SLOTS = 500, 64, 8
+
+
+def _structure(dtype=np.float32):
+    rng = np.random.RandomState(0)
+    weights = rng.randn(1000).astype(dtype)
+    return _inference.projection_entries_of_all(3, N_FEATURES, N_BITS, N_SLOTS, weights)
+
+
+def _numpy_projection(X, bits, values, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(_inference, "project_csr", None)
+        return _inference.sparse_projection(X, bits, values, N_BITS)
+
+
+def test_kernel_is_built():
+    # CI installs with a C compiler; a missing kernel would leave every test
+    # below checking numpy against itself.
+    assert _inference.project_csr is not None, (
+        "sklearn_pnet._kernels was not built: reinstall with a C compiler (pip install -e .)"
+    )
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("data_dtype", [np.float32, np.float64])
+def test_kernel_equals_numpy_to_the_bit(index_dtype, data_dtype, monkeypatch):
+    X = sp.random(60, N_FEATURES, density=0.05, format="csr", random_state=1, dtype=data_dtype)
+    X.data *= 1e3 * np.random.RandomState(2).randn(X.nnz)  # wide range: rounding shows
+    X = sp.csr_matrix(sp.diags((np.arange(60) != 5).astype(data_dtype)) @ X)  # row 5 empty
+    X.eliminate_zeros()
+    X.indptr, X.indices = X.indptr.astype(index_dtype), X.indices.astype(index_dtype)
+    assert X.indptr[5] == X.indptr[6]
+    bits, values = _structure()
+    expected = _numpy_projection(X, bits, values, monkeypatch)
+    Z = _inference.sparse_projection(X, bits, values, N_BITS)
+    assert Z.dtype == expected.dtype == np.float32
+    np.testing.assert_array_equal(Z, expected)
+    assert np.abs(Z).sum() > 0
+
+
+def test_kernel_sums_duplicate_entries_in_order(monkeypatch):
+    # Unsorted indices with a repeated column: the sums follow storage order.
+    X = sp.csr_matrix(
+        (np.array([0.1, 3e7, 0.3, -3e7]), np.array([7, 3, 7, 3]), np.array([0, 4])),
+        shape=(1, N_FEATURES),
+    )
+    bits, values = _structure()
+    np.testing.assert_array_equal(
+        _inference.sparse_projection(X, bits, values, N_BITS),
+        _numpy_projection(X, bits, values, monkeypatch),
+    )
+
+
+def test_float64_values_take_the_numpy_path():
+    X = sp.random(10, N_FEATURES, density=0.1, format="csr", random_state=0)
+    bits, values = _structure(np.float64)
+    assert values.dtype == np.float64
+    assert _inference.sparse_projection(X, bits, values, N_BITS).dtype == np.float64
+
+
+@pytest.mark.parametrize("broken", ["column", "indptr"])
+def test_kernel_rejects_a_malformed_matrix(broken):
+    bits, values = _structure()
+    indptr, indices = np.array([0, 2], np.int32), np.array([1, 2], np.int32)
+    if broken == "column":
+        indices[1] = N_FEATURES  # one past the last feature
+    else:
+        indptr[1] = 5  # more non-zeros than stored
+    out = np.empty((1, N_BITS), np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        _inference.project_csr(indptr, indices, np.ones(2), bits, values, out, N_SLOTS, N_BITS)
+
+
+@pytest.mark.parametrize("dtype,n_clusters", [("float32", None), ("int8", None), ("float16", 4)])
+def test_cached_structure_predicts_as_hashing_does(dtype, n_clusters, monkeypatch):
+    """A trained projector's cached structure gives the bits of a fresh
+    hash, for every stored form of its weights, dense and sparse input."""
+    rng = np.random.RandomState(0)
+    X = sp.random(80, N_FEATURES, density=0.05, format="csr", random_state=3)
+    projector = LSHProjector(n_bits=N_BITS, density=N_SLOTS / N_BITS, random_state=0).fit(X)
+    weights = encode(rng.randn(2000).astype(np.float32), dtype, n_clusters)
+    projector._use_trained_weights(weights, 0.01 * rng.randn(N_BITS))
+    for data in (X, X.toarray()):
+        with monkeypatch.context() as patch:
+            patch.setattr(_lsh_projector, "STRUCTURE_CACHE_ENTRIES", 0)
+            hashed = projector.transform(data)
+        np.testing.assert_array_equal(projector.transform(data), hashed)
+    assert _lsh_projector._structures[projector][1] is weights
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_structure_is_hashed_once_and_never_pickled(monkeypatch):
+    X = sp.random(50, N_FEATURES, density=0.05, format="csr", random_state=0)
+    y = np.arange(50) % 2
+    model = ProjectionNetClassifier(n_bits=N_BITS, max_iter=2, random_state=0).fit(X, y)
+    before = pickle.dumps(model)
+    model.predict(X[:3])
+    calls = []
+    original = _lsh_projector.projection_entries_of_all
+    monkeypatch.setattr(
+        _lsh_projector,
+        "projection_entries_of_all",
+        lambda *args: calls.append(args) or original(*args),
+    )
+    for i in range(5):
+        model.predict(X[i : i + 1])
+    assert calls == []
+    assert pickle.dumps(model) == before
+
+    # A refit makes new weights: the next prediction hashes them afresh.
+    model.set_params(random_state=1).fit(X, y)
+    probabilities = model.predict_proba(X)
+    assert len(calls) == 1
+    monkeypatch.setattr(_lsh_projector, "STRUCTURE_CACHE_ENTRIES", 0)
+    np.testing.assert_array_equal(model.predict_proba(X), probabilities)
