@@ -78,10 +78,12 @@ class HashedNetClassifier(BaseNetClassifier):
     learning_rate_init : float, default=0.001
         Adam's learning rate.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the training data (stratified)
         and stop when the accuracy on it stops improving; the weights of
-        the best epoch are kept.
+        the best epoch are kept. "auto" does so on more than 10,000
+        training samples and trains smaller sets on all their samples (see
+        ``benchmarks/VALIDATION.md``, "Stopping rule").
 
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
@@ -157,8 +159,8 @@ class HashedNetClassifier(BaseNetClassifier):
         Training loss at each epoch (float32).
 
     validation_scores_ : ndarray of shape (n_iter_,) or None
-        Accuracy on the held-out data at each epoch, with
-        ``early_stopping``; else None.
+        Accuracy on the held-out data at each epoch, when the fit stopped
+        early (see ``early_stopping``); else None.
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
@@ -226,7 +228,7 @@ class HashedNetClassifier(BaseNetClassifier):
         max_iter=200,
         batch_size="auto",
         learning_rate_init=0.001,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,

@@ -9,6 +9,8 @@ from conftest import fast_settings, missing_cuda_device
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 
+from sklearn_pnet import _base
+
 # Short trainings stop at max_iter on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -127,6 +129,19 @@ def test_early_stopping_keeps_the_best_epoch(make, digits):
     clf = make(early_stopping=True, n_iter_no_change=3).fit(X_train, y_train)
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+@pytest.mark.parametrize("threshold", [500, 5000])
+def test_early_stopping_auto_holds_out_on_large_data(make, digits, monkeypatch, threshold):
+    # digits has 1,437 training samples: above 500, below 5,000.
+    monkeypatch.setattr(_base, "EARLY_STOPPING_MIN_SAMPLES", threshold)
+    X_train, _, y_train, _ = digits
+    clf = make(early_stopping="auto", max_iter=3).fit(X_train, y_train)
+    assert clf.get_params()["early_stopping"] == "auto"
+    if threshold < len(y_train):
+        assert len(clf.validation_scores_) == clf.n_iter_
+    else:
+        assert clf.validation_scores_ is None and clf.best_validation_score_ is None
 
 
 def test_verbose_prints_one_line_per_epoch(make, digits, capsys):
