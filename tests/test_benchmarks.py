@@ -21,7 +21,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import datasets, measure, pipeline_speed, report, systems, targets, validation
+from benchmarks import (
+    datasets,
+    measure,
+    pipeline_speed,
+    report,
+    speed,
+    systems,
+    targets,
+    validation,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -517,3 +526,19 @@ def test_pipeline_speed_times_every_pipeline_on_raw_text():
     assert all(rate > 0 for rate in rates.values())
     projector = models["ProjectionNet, 8 slots per word"][-1]
     assert projector.projector_.n_slots_ == 8
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_speed_reports_every_system_and_the_numpy_fallback(tmp_path, monkeypatch):
+    monkeypatch.setattr(speed, "N_LATENCY_CALLS", 20)
+    monkeypatch.setattr(speed, "SYSTEMS", {k: speed.SYSTEMS[k] for k in list(speed.SYSTEMS)[:2]})
+    speed.main(["--datasets", "digits", "--max-iter", "2", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+    assert [r["system"] for r in rows] == list(speed.SYSTEMS)
+    ours, peer = rows
+    assert ours["n_iter"] == 2 and ours["accuracy"] > 0.5
+    # digits is dense: the kernel is for sparse input, but the fallback row is
+    # measured whenever the kernel is built.
+    assert ours["predict_rows_per_s_numpy"] > 0 and peer["predict_rows_per_s_numpy"] is None
+    report = (tmp_path / "SPEED.md").read_text()
+    assert "over each peer" in report and "without the compiled kernel" in report
