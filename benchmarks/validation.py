@@ -12,7 +12,10 @@ training split, score on the other 20% (stratified, seed 0)::
         --params "n_bits=1024, n_weights=393216, weight_clusters=16, max_iter=30"
 
 ``--params`` are keyword arguments of ``ProjectionNetClassifier``
-(``random_state=0`` unless given). The runs made this way, and what they
+(``random_state=0`` unless given; ``early_stopping=True`` unless given where
+the whole training split is large enough for ``early_stopping="auto"`` to
+hold out a split but the 80% fitted here is not, so that the score is the
+default's). The runs made this way, and what they
 gave, are listed in ``benchmarks/VALIDATION.md``.
 
 With ``--storage``, the model is fitted once in float32 and then scored
@@ -46,6 +49,7 @@ if __package__ in (None, ""):
 
 from benchmarks import datasets
 from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
+from sklearn_pnet._base import EARLY_STOPPING_MIN_SAMPLES
 from sklearn_pnet._storage import encode
 
 VECTORIZERS = {
@@ -96,6 +100,13 @@ def main(argv=None):
             data.X_train, data.y_train, test_size=0.2, random_state=0, stratify=data.y_train
         )
     params = {"random_state": 0, **parse_params(args.params)}
+    if "early_stopping" not in params and len(data.y_train) > EARLY_STOPPING_MIN_SAMPLES >= len(
+        y_fit
+    ):
+        # early_stopping="auto" decides on the number of samples: the whole
+        # training split would stop early where its 80% would not. Score what
+        # the default does on the whole split.
+        params["early_stopping"] = True
     if args.storage:
         params["weight_dtype"] = "float32"
     if args.curve:
