@@ -192,7 +192,7 @@ def sparse_projection(X, bits, values, n_bits):
     values = X.data.astype(np.float32)[:, None] * values[X.indices]
     indptr = X.indptr.astype(np.int64) * n_slots  # scipy narrows it again if it fits
     Z = sp.csr_matrix(
-        (values.ravel(), bits.astype(np.int32)[X.indices].ravel(), indptr),
+        (values.ravel(), bits[X.indices].astype(np.int32, copy=False).ravel(), indptr),
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()

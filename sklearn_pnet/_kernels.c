@@ -65,10 +65,11 @@ check_buffer(const Py_buffer *view, const char *name, Py_ssize_t itemsize, Py_ss
 /* project_csr(indptr, indices, data, bits, values, out)
  *
  * indptr, indices: int32 or int64 (both the same); data: float32 or
- * float64; bits: int32 (n_structure_rows, n_slots), every value in
- * range(n_bits); values: float32, the same shape; out: float32
- * (n_rows, n_bits), overwritten. The caller (Python) checks shapes and
- * that every index is a row of bits.
+ * float64; bits: int32 (n_structure_rows, n_slots); values: float32, the
+ * same shape; out: float32 (n_rows, n_bits), overwritten. The CSR arrays
+ * are checked here, against each other and the structure's rows; the bits
+ * are trusted to lie in range(n_bits), as the hash makes them
+ * (sklearn_pnet._hashing.fast_range) and as scipy's csr_todense trusted.
  */
 static PyObject *
 project_csr(PyObject *self, PyObject *args)
