@@ -44,7 +44,7 @@ MAX_N_BITS = 2**16
 # and values, 8 bytes a slot), kept beside its projector after the first
 # call so that prediction does not hash the same features again: on 20
 # Newsgroups (130,107 features x 16 slots, 16 MB) hashing took a tenth of a
-# batch prediction and most of a one-row one. It is not part of the model:
+# batch prediction and about half of a one-row one. It is not part of the model:
 # never pickled, dropped with the projector, and not kept for projections
 # of more than STRUCTURE_CACHE_ENTRIES slots (a 2**20-column
 # HashingVectorizer), which hash the features present at each call. Kept
