@@ -122,11 +122,14 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_fit, y_fit)
+    fit_seconds = time.perf_counter() - start
+    classifier = model[-1] if data.kind == "text" else model
     print(
         f"{args.dataset} {args.vectorizer if data.kind == 'text' else ''} {args.split} {params}: "
         f"validation accuracy {model.score(X_val, y_val):.4f}, "
-        f"{model_size_bytes(model)['total']:,} bytes, fit {time.perf_counter() - start:.1f} s, "
-        f"{model[-1].n_iter_ if data.kind == 'text' else model.n_iter_} epochs"
+        f"{model_size_bytes(model)['total']:,} bytes "
+        f"(classifier {model_size_bytes(classifier)['total']:,}), fit {fit_seconds:.1f} s, "
+        f"{classifier.n_iter_} epochs"
     )
     if args.storage:
         for dtype, n_clusters in STORAGE_FORMS:
