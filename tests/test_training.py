@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sklearn_pnet._torch_common import to_tensor
 from sklearn_pnet._torch_pnet import SparseLinear
-from sklearn_pnet._training import RowAdam, training_threads
+from sklearn_pnet._training import RowAdam, _all_finite, training_threads
 
 
 def test_row_adam_updates_the_rows_used_as_sparse_adam_does():
@@ -60,3 +60,11 @@ def test_training_uses_one_thread_unless_told(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert "OMP_NUM_THREADS" in os.environ
+
+
+def test_all_finite_checks_every_entry_even_when_the_sum_overflows():
+    assert _all_finite(torch.ones(5))
+    assert _all_finite(torch.tensor([3e38, 3e38]))  # finite entries, infinite sum
+    assert not _all_finite(torch.tensor([1.0, float("nan")]))
+    assert not _all_finite(torch.tensor([1.0, float("inf"), -float("inf")]))
+    assert not _all_finite(torch.tensor([3e38, float("inf")]))
