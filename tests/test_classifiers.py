@@ -1,6 +1,8 @@
 """The contract both classifiers keep, one test for each, parametrized over
 ``ProjectionNetClassifier`` and ``HashedNetClassifier``."""
 
+import signal
+
 import joblib
 import numpy as np
 import pytest
@@ -266,13 +268,25 @@ def _raise_keyboard_interrupt():
     raise KeyboardInterrupt
 
 
+@pytest.fixture
+def python_handles_sigint():
+    """Ctrl-C handled by Python, as in a terminal: a shell that starts the
+    tests in the background ignores SIGINT, and then ``interrupt_main`` does
+    nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(
     "send",
     [_raise_keyboard_interrupt, __import__("_thread").interrupt_main],
     ids=["raised", "sigint"],
 )
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_interrupt_keeps_what_was_learnt(make, digits, monkeypatch, send, early_stopping):
+def test_interrupt_keeps_what_was_learnt(
+    make, digits, monkeypatch, send, early_stopping, python_handles_sigint
+):
     X_train, X_test, y_train, y_test = digits
     # The interrupt comes in the middle of epoch 4.
     n_train = len(X_train) - (int(np.ceil(0.1 * len(X_train))) if early_stopping else 0)
@@ -305,7 +319,7 @@ def test_interrupt_during_partial_fit_keeps_a_fitted_model(make, digits, monkeyp
     assert clf.n_iter_ == 2
 
 
-def test_interrupt_from_a_timer_finishes_the_fit(make, digits):
+def test_interrupt_from_a_timer_finishes_the_fit(make, digits, python_handles_sigint):
     import _thread
     import threading
 
