@@ -145,8 +145,10 @@ class RowAdam:
 
     def __init__(self, layers, lr, betas=(0.9, 0.999), eps=1e-8):
         self.layers, self.lr, self.betas, self.eps = layers, lr, betas, eps
+        # Both moments of a row side by side, (n_rows, 2, n_out): one gather
+        # and one scatter of a batch's rows instead of two of each.
         self.state = [
-            (torch.zeros_like(layer.weight), torch.zeros_like(layer.weight))
+            layer.weight.new_zeros((layer.weight.shape[0], 2, *layer.weight.shape[1:]))
             for layer in layers
         ]
         self.n_steps = 0
@@ -162,17 +164,18 @@ class RowAdam:
         self.n_steps += 1
         beta1, beta2 = self.betas
         step_size = self.lr * (1 - beta2**self.n_steps) ** 0.5 / (1 - beta1**self.n_steps)
-        for layer, (exp_avg, exp_avg_sq) in zip(self.layers, self.state):
+        for layer, moments in zip(self.layers, self.state):
             if layer.batch_rows is None or layer.batch_rows[1].grad is None:
                 continue
             rows, used = layer.batch_rows
             grad = used.grad
             # index_select / index_copy_: several times faster than
             # indexing with a tensor of rows on the CPU.
-            m = exp_avg.index_select(0, rows).lerp_(grad, 1 - beta1)
-            v = exp_avg_sq.index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            exp_avg.index_copy_(0, rows, m)
-            exp_avg_sq.index_copy_(0, rows, v)
+            batch_moments = moments.index_select(0, rows)
+            m, v = batch_moments[:, 0], batch_moments[:, 1]
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            moments.index_copy_(0, rows, batch_moments)
             step = m.div_(v.sqrt_().add_(self.eps)).mul_(-step_size)
             layer.weight.index_copy_(0, rows, step.add_(used.detach()))
             layer.batch_rows = None  # applied: never twice
