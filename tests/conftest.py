@@ -13,6 +13,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+# The project root: scripts run from there (``run_python``).
+ROOT = Path(__file__).resolve().parents[1]
+
 # ../shared/data beside the project, or $SKLEARN_PNET_DATA: the real
 # datasets of the slow tests.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -86,6 +89,30 @@ def missing_cuda_device():
     import torch
 
     return "cuda:99" if torch.cuda.is_available() else "cuda"
+
+
+def run_python(*args):
+    """Run ``python ARGS`` from the project root on one thread (on a busy
+    shared machine, multi-threaded torch and BLAS spin against other jobs
+    and take many times longer); returns its standard output, and fails on
+    a non-zero exit."""
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=str(ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def random_csr(n_rows, n_cols, nnz_per_row, seed=0):

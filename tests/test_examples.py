@@ -1,18 +1,13 @@
 """Every example runs (with --small) and prints what its docstring says,
 so that none can rot."""
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR
+from conftest import DATA_DIR, ROOT, run_python
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,19 +20,7 @@ needs_newsgroups = pytest.mark.skipif(
 
 def run_example(name, *args):
     """Run ``examples/<name>.py --small ARGS``; returns its standard output."""
-    # One thread: on a busy shared machine (CI), multi-threaded torch and
-    # BLAS spin against other jobs and take many times longer.
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py"), "--small", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return run_python(EXAMPLES / f"{name}.py", "--small", *args)
 
 
 def test_every_example_has_a_test_and_a_docstring():
