@@ -207,12 +207,18 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None, n_feat
     return bits, signs, buckets
 
 
+def projection_entries(n_features, n_bits, n_slots):
+    """Non-zero entries of a projection: ``n_features`` times ``n_slots``,
+    or ``n_bits`` when dense (``n_slots`` None)."""
+    return n_features * (n_bits if n_slots is None else n_slots)
+
+
 def projection_n_weights(n_weights, n_features, n_bits, n_slots):
     """Weights a trained projection keeps: ``n_weights``, or fewer when the
-    projection has fewer entries (``n_features`` times ``n_slots``, or
-    ``n_bits`` when dense): then each entry has its own weight and
-    :func:`projection_structure` does not hash them."""
-    return min(n_weights, n_features * (n_bits if n_slots is None else n_slots))
+    projection has fewer entries (:func:`projection_entries`): then each
+    entry has its own weight and :func:`projection_structure` does not
+    hash them."""
+    return min(n_weights, projection_entries(n_features, n_bits, n_slots))
 
 
 def hashed_buckets(seed, rows, n_cols, n_buckets):

@@ -16,7 +16,7 @@ from . import _hashing
 from ._base import BaseNetClassifier, is_fitted_teacher, layer_sizes, to_numpy
 from ._inference import forward, softmax
 from ._lsh_projector import MAX_N_BITS, LSHProjector, auto_density
-from ._storage import store_bias, store_weights
+from ._storage import bits_per_weight, store_bias, store_weights
 from ._validation import IntInterval, validate_features
 
 __all__ = ["ProjectionNetClassifier"]
@@ -24,7 +24,23 @@ __all__ = ["ProjectionNetClassifier"]
 # Bits each input feature touches, at least, in a trained projection with
 # density="auto": a trained projection makes good use of more connections
 # (benchmarks/VALIDATION.md, "density").
-TRAINED_MIN_SLOTS = 16
+TRAINED_MIN_SLOTS = 32
+
+# Bytes the weights of a trained projection fill with n_weights="auto": with
+# the student's layer, the thresholds and pickle's framing, the design card
+# (n_bits=256, 20 classes) dumps in just under 64 KiB. Bytes put into more
+# shared weights are what text needs most (benchmarks/VALIDATION.md,
+# "Accuracy per byte on 20 Newsgroups").
+AUTO_PROJECTION_BYTES = 57 * 1024
+
+# weight_clusters="auto" stores a trained projection's weights as 3-bit codes
+# of AUTO_CLUSTERS k-means values where the projection has more than
+# AUTO_CLUSTERS_SHARING entries per int8 weight the budget holds (wide text:
+# 20 Newsgroups' 130,000 words x 32 bits), and as int8 where it has fewer
+# (short texts, images), which lose more to 3 bits than they gain from
+# the 2.7x more weights (benchmarks/VALIDATION.md, "Accuracy per byte").
+AUTO_CLUSTERS = 8
+AUTO_CLUSTERS_SHARING = 8
 
 
 def _check_loss_weights(loss_weights):
@@ -44,6 +60,11 @@ def _check_loss_weights(loss_weights):
             f"two must be positive for the student to learn; got {loss_weights!r}."
         )
     return weights
+
+
+# The paper's loss weights, which loss_weights="auto" takes where a teacher is
+# asked for.
+PAPER_LOSS_WEIGHTS = (1.0, 0.1, 1.0)
 
 
 def _has_teacher(estimator):
@@ -93,7 +114,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
 
         w1 * CE(teacher, y) + w2 * CE(student, teacher) + w3 * CE(student, y)
 
-    with ``(w1, w2, w3) = loss_weights``. After :term:`fit` only the student
+    with ``(w1, w2, w3) = loss_weights``: the paper's ``(1.0, 0.1, 1.0)``
+    trains both; by default (``"auto"``, without a ``teacher``) the student
+    is trained alone, which our benchmarks found as accurate and 1.5-3x
+    faster. After :term:`fit` only the student
     is kept: its weights are numpy arrays, :meth:`predict` needs no torch,
     and the projection is recomputed from a seed, so the pickled model
     weighs ``n_bits`` per class and hidden unit, not per input feature.
@@ -144,31 +168,40 @@ class ProjectionNetClassifier(BaseNetClassifier):
         straight-through gradient: the student still sees only bits, but
         better ones. It is the default for its accuracy per byte, by far
         the better on text (README, "Choosing the projection"); "random"
-        predicts faster on sparse input (one bit per feature, not 16).
+        predicts faster on sparse input (one bit per feature, not 32).
 
-    n_weights : int, default=32768
+    n_weights : int or "auto", default="auto"
         Number of trainable weights of a "trained" projection, shared
         through a hash when the projection has more entries than that
         (``n_features * bits per feature``), else one per entry (and then
-        only that many are stored).
+        only that many are stored). "auto" is as many as 57 KiB hold at the
+        stored width (155,648 as 3-bit codes, 58,368 as int8; see
+        ``weight_clusters``), so that the design card's classifier dumps in
+        under 64 KiB whatever the width of the input.
 
     density : float in (0, 1] or "auto", default="auto"
         Fraction of the bits each input feature contributes to; see
         :class:`LSHProjector`. "auto" is ``1 / sqrt(n_features)`` for the
-        random projection, and at least ``16 / n_bits`` (16 bits per
+        random projection, and at least ``32 / n_bits`` (32 bits per
         feature) for a trained one, which makes good use of more
         connections. More bits per feature cost fit and predict time, not
         bytes: their weights are drawn from the same ``n_weights``.
-        Evidence: ``benchmarks/VALIDATION.md``, "Defaults".
+        Evidence: ``benchmarks/VALIDATION.md``, "Defaults" and "Accuracy
+        per byte on 20 Newsgroups".
 
     center : bool, default=True
         Threshold each bit at the projection of the training mean; see
         :class:`LSHProjector`.
 
-    loss_weights : tuple of 3 floats, default=(1.0, 0.1, 1.0)
+    loss_weights : tuple of 3 floats or "auto", default="auto"
         Weights of teacher-vs-label, student-vs-teacher (distillation) and
-        student-vs-label cross-entropies, the paper's defaults. With the
-        first two at 0 no teacher is trained at all.
+        student-vs-label cross-entropies. With the first two at 0 no
+        teacher is trained at all. "auto" is ``(0, 0, 1)``, the student
+        alone, unless ``teacher`` is given or ``keep_teacher=True``, and
+        then the paper's ``(1.0, 0.1, 1.0)``: on every dataset of the
+        benchmark the default teacher changed the student's validation
+        accuracy by less than the spread between seeds, for 1.5-3x the fit
+        time (``benchmarks/VALIDATION.md``, "Accuracy per byte").
 
     temperature : float, default=1.0
         Softmax temperature of the distillation term.
@@ -219,16 +252,25 @@ class ProjectionNetClassifier(BaseNetClassifier):
 
     weight_dtype : {"int8", "float16", "float32"}, default="int8"
         How the student's weights (and a trained projection's) are stored
-        after training. int8 stores one byte a weight plus a float32 scale
-        per output unit (per 256 weights for the projection); float16 two
-        bytes a weight. Evidence that the bits forgive the rounding:
-        ``benchmarks/VALIDATION.md``, "Defaults".
+        after training where ``weight_clusters`` leaves them unshared. int8
+        stores one byte a weight plus a float32 scale per output unit (per
+        256 weights for the projection); float16 two bytes a weight (and
+        the biases in float16). Evidence that the bits forgive the
+        rounding: ``benchmarks/VALIDATION.md``, "Defaults".
 
-    weight_clusters : int, default=None
-        Weight sharing (Han et al., 2016; Marinò et al., 2020): each layer's
-        weights are replaced by the nearest of this many k-means centroids
-        and stored as packed ``ceil(log2(k))``-bit codes. Overrides
-        ``weight_dtype`` for the weights (centroids are float32).
+    weight_clusters : int, "auto" or None, default="auto"
+        Weight sharing (Han et al., 2016; Marinò et al., 2020): after
+        training, each layer's weights are replaced by the nearest of this
+        many k-means centroids, the centroids are fine-tuned for up to
+        ``max(1, max_iter // 40)`` more epochs with the weights of a cluster
+        tied, and each weight is stored as a packed ``ceil(log2(k))``-bit
+        code (centroids in float32), whatever ``weight_dtype``. None stores
+        every weight as ``weight_dtype``. "auto" is 8 (3-bit codes) where a
+        trained projection has more than 8 entries per weight that
+        ``n_weights="auto"`` would give it as int8 (wide text, such as
+        20 Newsgroups' 130,000 words), else None: there more weights buy
+        more accuracy than finer ones, elsewhere the reverse
+        (``benchmarks/VALIDATION.md``, "Accuracy per byte").
 
     sparsity : float in [0, 1), default=0.0
         Magnitude pruning: after training, this fraction of the smallest
@@ -331,10 +373,11 @@ class ProjectionNetClassifier(BaseNetClassifier):
             None,
         ],
         "projection": [StrOptions({"random", "trained"})],
-        "n_weights": [IntInterval(1, None, closed="left")],
+        "n_weights": [IntInterval(1, None, closed="left"), StrOptions({"auto"})],
+        "weight_clusters": [IntInterval(2, 256, closed="both"), StrOptions({"auto"}), None],
         "density": [Interval(Real, 0.0, 1.0, closed="right"), StrOptions({"auto"})],
         "center": ["boolean"],
-        "loss_weights": ["array-like"],
+        "loss_weights": ["array-like", StrOptions({"auto"})],
         "temperature": [Interval(Real, 0.0, None, closed="neither")],
         "sparsity": [Interval(Real, 0.0, 1.0, closed="left")],
         "keep_teacher": ["boolean"],
@@ -348,10 +391,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
         teacher_hidden_layer_sizes=(256,),
         teacher=None,
         projection="trained",
-        n_weights=32768,
+        n_weights="auto",
         density="auto",
         center=True,
-        loss_weights=(1.0, 0.1, 1.0),
+        loss_weights="auto",
         temperature=1.0,
         max_iter=200,
         batch_size="auto",
@@ -365,7 +408,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         verbose=False,
         warm_start=False,
         weight_dtype="int8",
-        weight_clusters=None,
+        weight_clusters="auto",
         sparsity=0.0,
         device="cpu",
         keep_teacher=False,
@@ -399,11 +442,22 @@ class ProjectionNetClassifier(BaseNetClassifier):
         self.keep_teacher = keep_teacher
         self.class_weight = class_weight
 
+    def _loss_weights(self):
+        """``loss_weights`` checked, with "auto" resolved: the student alone,
+        unless a teacher is given or kept, then the paper's weights."""
+        if isinstance(self.loss_weights, str) and self.loss_weights == "auto":
+            if self.teacher is None and not self.keep_teacher:
+                return (0.0, 0.0, 1.0)
+            return PAPER_LOSS_WEIGHTS
+        return _check_loss_weights(self.loss_weights)
+
     def _check_parameters(self):
         super()._check_parameters()
-        loss_weights = _check_loss_weights(self.loss_weights)
+        self._loss_weights()
         layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        if self.teacher is None and (loss_weights[0] or loss_weights[1]):
+        if self.teacher is None:
+            # Checked even where no teacher is trained (loss_weights="auto"):
+            # a typo must not wait for the day the teacher is switched on.
             layer_sizes(self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes")
 
     def _prepare(self, X, y, sample_weight, rng, warm, classes):
@@ -412,7 +466,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         one, which the student projects itself at every batch."""
         from ._training import TrainingData
 
-        _check_loss_weights(self.loss_weights)
+        self._loss_weights()
         layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         trained = self.projection == "trained"
         if warm:
@@ -437,7 +491,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
             else:
                 bits = projector.fit_transform(X, sample_weight=sample_weight)
         data = TrainingData(X, bits, y, sample_weight)
-        if is_fitted_teacher(self.teacher) and _check_loss_weights(self.loss_weights)[1]:
+        if is_fitted_teacher(self.teacher) and self._loss_weights()[1]:
             data.teacher_logits = fitted_teacher_logits(self.teacher, X, classes)
         return data, {"projector_": projector}
 
@@ -455,6 +509,32 @@ class ProjectionNetClassifier(BaseNetClassifier):
         if self.density != "auto" or self.projection == "random":
             return self.density
         return auto_density(n_features, self.n_bits, TRAINED_MIN_SLOTS)
+
+    def _projection_entries(self, projector):
+        """Entries of the trained projection on ``projector``'s hash; None
+        for a random projection."""
+        if self.projection != "trained":
+            return None
+        return _hashing.projection_entries(
+            projector.n_features_in_, projector.n_bits, projector.n_slots_
+        )
+
+    def _weight_clusters(self, n_entries):
+        """``weight_clusters``, with "auto" resolved for a trained projection
+        of ``n_entries`` entries (None for a random one)."""
+        if self.weight_clusters != "auto":
+            return self.weight_clusters
+        if n_entries is None or n_entries <= AUTO_CLUSTERS_SHARING * AUTO_PROJECTION_BYTES:
+            return None
+        return AUTO_CLUSTERS
+
+    def _n_weights(self, n_entries):
+        """``n_weights``, with "auto" resolved: as many as
+        :data:`AUTO_PROJECTION_BYTES` hold at the stored width."""
+        if self.n_weights != "auto":
+            return self.n_weights
+        width = bits_per_weight(self.weight_dtype, self._weight_clusters(n_entries))
+        return AUTO_PROJECTION_BYTES * 8 // width
 
     def _networks(self, X, prepared, warm, n_classes):
         """The teacher (None if no loss term needs it) and the student, new
@@ -476,7 +556,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
                 projector.n_features_in_,
                 projector.n_bits,
                 projector.n_slots_,
-                self.n_weights,
+                self._n_weights(self._projection_entries(projector)),
                 projector.threshold_,
             )
             if warm:
@@ -486,7 +566,7 @@ class ProjectionNetClassifier(BaseNetClassifier):
         student = Student(mlp(self.n_bits, hidden, n_classes), projection)
         if warm:
             load_student_weights(student.mlp, self.coefs_, self.intercepts_)
-        loss_weights = _check_loss_weights(self.loss_weights)
+        loss_weights = self._loss_weights()
         teacher = None
         if is_fitted_teacher(self.teacher):
             pass  # its logits come with the data (TrainingData.teacher_logits)
@@ -507,20 +587,36 @@ class ProjectionNetClassifier(BaseNetClassifier):
     def _loss(self):
         from ._training import joint_loss
 
-        loss_weights = _check_loss_weights(self.loss_weights)
+        loss_weights = self._loss_weights()
         if is_fitted_teacher(self.teacher):
             # A fitted teacher does not learn: no teacher-vs-label term.
             loss_weights = (0.0, *loss_weights[1:])
         return partial(joint_loss, loss_weights=loss_weights, temperature=self.temperature)
 
     def _post_training(self, trainer, train, validation, history):
-        """Magnitude pruning, then fine-tuning of the weights left for
-        ``max(1, max_iter // 10)`` epochs (the stopping rule starts afresh
-        from the pruned model)."""
+        """Magnitude pruning, then fine-tuning for ``max(1, max_iter // 10)``
+        epochs; weight sharing, then fine-tuning of the centroids for
+        ``max(1, max_iter // 40)`` epochs (the stopping rule starts afresh
+        each time). Five epochs of the latter recovered as much as twenty
+        (``benchmarks/VALIDATION.md``, "Accuracy per byte")."""
         if self.sparsity > 0:
             trainer.prune(self.sparsity)
             history = trainer.fit(
                 train, validation, history, max_iter=max(1, self.max_iter // 10), warn=False
+            )
+        projection = trainer.student.projection
+        n_entries = None
+        if projection is not None:
+            n_entries = _hashing.projection_entries(
+                projection.n_features, projection.n_bits, projection.n_slots
+            )
+        weight_clusters = self._weight_clusters(n_entries)
+        if weight_clusters is not None:
+            from ._torch_pnet import stored_weights
+
+            trainer.share_weights(stored_weights(trainer.student), weight_clusters)
+            history = trainer.fit(
+                train, validation, history, max_iter=max(1, self.max_iter // 40), warn=False
             )
         return history
 
@@ -528,21 +624,24 @@ class ProjectionNetClassifier(BaseNetClassifier):
         from ._torch_pnet import student_weights
 
         coefs, intercepts = student_weights(student.mlp)
+        weight_clusters = self._weight_clusters(self._projection_entries(prepared["projector_"]))
         fitted = {
-            "coefs_": [self._store(coef, pruned=self.sparsity > 0) for coef in coefs],
+            "coefs_": [
+                self._store(coef, weight_clusters, pruned=self.sparsity > 0) for coef in coefs
+            ],
             "intercepts_": [store_bias(b, self.weight_dtype) for b in intercepts],
         }
         if self.projection == "trained":
             prepared["projector_"]._use_trained_weights(
-                self._store(to_numpy(student.projection.weight)),
+                self._store(to_numpy(student.projection.weight), weight_clusters),
                 to_numpy(student.projection.threshold),
             )
         if self.keep_teacher and teacher is not None:
             fitted["teacher_"] = teacher.cpu().eval()
         return fitted
 
-    def _store(self, values, pruned=False):
-        return store_weights(values, self.weight_dtype, self.weight_clusters, pruned)
+    def _store(self, values, weight_clusters, pruned=False):
+        return store_weights(values, self.weight_dtype, weight_clusters, pruned)
 
     def _logits(self, X):
         # X is validated already: validating it again cost a quarter of a

@@ -96,7 +96,7 @@ class ClusteredArray:
         values = np.asarray(values, dtype=np.float32)
         self.shape = values.shape
         self.centroids, codes = kmeans_1d(values.ravel(), n_clusters)
-        self.n_code_bits = max(1, int(np.ceil(np.log2(len(self.centroids)))))
+        self.n_code_bits = code_bits(len(self.centroids))
         # Bit planes of the codes, little-endian: code bit b of weight i is
         # bit i of plane b.
         planes = (codes[None, :] >> np.arange(self.n_code_bits)[:, None]) & 1
@@ -200,6 +200,11 @@ def kmeans_1d(values, n_clusters, max_iter=100, tol=1e-6, init="linear"):
     centroids : ndarray of float32
     codes : ndarray of uint8
     """
+    distinct = np.unique(values)
+    if len(distinct) <= n_clusters:
+        # Already shared (fine-tuned tied weights): each value its own
+        # centroid, stored exactly.
+        return distinct.astype(np.float32), np.searchsorted(distinct, values).astype(np.uint8)
     lo, hi = float(values.min()), float(values.max())
     if init == "quantile":
         centroids = np.quantile(values, (np.arange(n_clusters) + 0.5) / n_clusters)
@@ -252,6 +257,19 @@ def take(weights, indices):
     if isinstance(weights, np.ndarray):
         return weights[indices]
     return weights.take(indices)
+
+
+def code_bits(n_clusters):
+    """Bits of one k-means code: ``ceil(log2(n_clusters))``, at least 1."""
+    return max(1, int(np.ceil(np.log2(n_clusters))))
+
+
+def bits_per_weight(weight_dtype="float32", weight_clusters=None):
+    """Bits one weight costs when stored as ``weight_dtype`` and
+    ``weight_clusters`` ask (the scales and centroids aside)."""
+    if weight_clusters is not None:
+        return code_bits(weight_clusters)
+    return 8 * np.dtype(weight_dtype).itemsize
 
 
 def store_weights(values, weight_dtype="float32", weight_clusters=None, pruned=False):

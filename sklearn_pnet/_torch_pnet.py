@@ -269,6 +269,16 @@ def student_weights(mlp):
     return coefs, intercepts
 
 
+def stored_weights(student):
+    """The student's parameters that ``weight_dtype`` and ``weight_clusters``
+    store compactly: its Linear weights and a trained projection's weights
+    (not the biases or the thresholds)."""
+    weights = [m.weight for m in student.mlp if isinstance(m, nn.Linear)]
+    if student.projection is not None:
+        weights.append(student.projection.weight)
+    return weights
+
+
 def load_student_weights(mlp, coefs, intercepts):
     """Inverse of :func:`student_weights` (for ``warm_start``)."""
     linears = [m for m in mlp if isinstance(m, nn.Linear)]

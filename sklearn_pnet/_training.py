@@ -296,6 +296,9 @@ class Trainer:
         self.rng = rng
         # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
         self.masks = []
+        # (parameter, flat indices, cluster codes, n_clusters): shared weights
+        # stay tied to their cluster's value.
+        self.shared = []
         self._optimizers = []
         self.interrupted = False  # set once by an interrupt: no more training
         self._interrupt_pending = False
@@ -317,6 +320,38 @@ class Trainer:
                 mask = magnitude_mask(weight, n_pruned)
                 weight.mul_(mask)
                 self.masks.append((layer.weight, mask))
+
+    def share_weights(self, parameters, n_clusters):
+        """Weight sharing as Han et al. (2016) fine-tune it: each of
+        ``parameters`` takes the nearest of ``n_clusters`` k-means centroids
+        of its values (pruned weights left out, at zero) and stays tied to
+        them: after every optimiser step each weight of a cluster takes the
+        cluster's mean, so that training moves the centroids by the mean
+        of their members' steps. Train on afterwards to fine-tune them."""
+        from ._storage import kmeans_1d
+
+        masks = {id(parameter): mask for parameter, mask in self.masks}
+        for parameter in parameters:
+            flat = parameter.data.view(-1)
+            mask = masks.get(id(parameter))
+            kept = (
+                torch.arange(flat.numel(), device=flat.device)
+                if mask is None
+                else torch.nonzero(mask.view(-1)).view(-1)
+            )
+            if kept.numel() == 0:
+                continue
+            centroids, codes = kmeans_1d(flat[kept].cpu().numpy(), n_clusters)
+            codes = torch.from_numpy(codes.astype(np.int64)).to(flat.device)
+            flat[kept] = torch.from_numpy(centroids).to(flat.device)[codes]
+            self.shared.append((parameter, kept, codes, len(centroids)))
+
+    def _tie_shared(self):
+        for parameter, kept, codes, n_clusters in self.shared:
+            flat = parameter.data.view(-1)
+            sums = torch.zeros(n_clusters, device=flat.device).index_add_(0, codes, flat[kept])
+            counts = torch.bincount(codes, minlength=n_clusters).clamp_(min=1)
+            flat[kept] = (sums / counts)[codes]
 
     def fit(self, train, validation=None, history=None, max_iter=None, warn=True):
         """Run up to ``max_iter`` epochs (default: the settings') until the
@@ -465,6 +500,7 @@ class Trainer:
         with torch.no_grad():
             for parameter, mask in self.masks:
                 parameter.mul_(mask)
+            self._tie_shared()
         return float(loss.detach()), teacher_logits, student_logits, y, weight
 
     @torch.no_grad()

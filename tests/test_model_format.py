@@ -65,8 +65,15 @@ def test_v0_1_0_models_load_and_predict_identically(name, expected, digits_rows)
         np.testing.assert_array_equal(model.predict(X_test), expected[f"{name}.predict"])
 
 
+# Models whose training changed on purpose since 0.1.0: weight_clusters now
+# fine-tunes the shared values after clustering (issue #16).
+RETRAINED = {"pnet_hidden_kmeans"}
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("name", [m for m in MODELS if not m.startswith("lsh")])
+@pytest.mark.parametrize(
+    "name", [m for m in MODELS if not m.startswith("lsh") and m not in RETRAINED]
+)
 def test_todays_fit_gives_the_v0_1_0_model(name, expected, digits_rows):
     # Same settings and random_state, today's code: the same model on the
     # same machine (torch's kernels may round differently elsewhere).

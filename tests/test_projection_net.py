@@ -33,35 +33,22 @@ def test_kept_teacher_learns_and_predicts(digits, fitted):
 
 
 def test_student_is_stored_in_the_asked_form(fitted):
-    # int8 by default: numpy codes and scales, decoded by np.asarray.
+    # int8 by default on a narrow input ("auto" storage): numpy codes and
+    # scales, decoded by np.asarray.
     assert [c.shape for c in fitted.coefs_] == [(64, 10)]
     assert type(fitted.coefs_[0]).__name__ == "QuantizedArray"
     assert np.asarray(fitted.coefs_[0]).dtype == np.float32
     X, y = np.random.RandomState(0).rand(30, 64), np.arange(30) % 3
+    clf = ProjectionNetClassifier(**FAST, weight_clusters=8).set_params(max_iter=2)
+    # 8 shared values: 3-bit codes, whatever weight_dtype.
+    for layer in clf.fit(X, y).coefs_ + [clf.projector_.weights_]:
+        assert type(layer).__name__ == "ClusteredArray" and layer.n_code_bits == 3
+        assert len(np.unique(np.asarray(layer))) <= 8
+    clf.set_params(weight_clusters=None)
     for dtype in ("float16", "float32"):
-        clf = ProjectionNetClassifier(**FAST, weight_dtype=dtype).set_params(max_iter=2)
-        clf.fit(X, y)
+        clf.set_params(weight_dtype=dtype).fit(X, y)
         assert all(isinstance(c, np.ndarray) and c.dtype == dtype for c in clf.coefs_)
 
-
-def test_trim_for_prediction_drops_the_teacher(digits, fitted):
-    _, X_test, _, _ = digits
-    student = ProjectionNetClassifier(**FAST, keep_teacher=True)
-    vars(student).update(vars(fitted))
-    proba = student.predict_proba(X_test)
-    assert hasattr(student, "teacher_predict")
-    student.trim_for_prediction()
-    assert not hasattr(student, "teacher_") and not hasattr(student, "teacher_predict")
-    np.testing.assert_array_equal(student.predict_proba(X_test), proba)
-    # Kilobytes: no torch module left in the pickle.
-    assert dumped_size(student) < dumped_size(fitted) / 2
-
-
-def test_teacher_is_dropped_by_default(digits):
-    X_train, _, y_train, _ = digits
-    clf = ProjectionNetClassifier(**FAST).fit(X_train, y_train)
-    assert not hasattr(clf, "teacher_")
-    assert not hasattr(clf, "teacher_predict")
     assert not hasattr(clf, "teacher_predict_proba")
 
 
@@ -75,6 +62,7 @@ def test_twenty_class_model_pickles_to_kilobytes():
         teacher_hidden_layer_sizes=(16,),
         max_iter=2,
         weight_dtype="float32",
+        weight_clusters=None,
         random_state=0,
     )
     clf.fit(sp.csr_matrix(X), y)
@@ -84,10 +72,13 @@ def test_twenty_class_model_pickles_to_kilobytes():
     assert 10_000 < dumped_size(clf.set_params(weight_dtype="float16").fit(X, y)) < 15_000
     assert 5_000 < dumped_size(clf.set_params(weight_dtype="int8").fit(X, y)) < 10_000
     # The default trained projection adds one int8 weight per entry
-    # (300 features x 16 bits each) to that.
+    # (300 features x 32 bits each) to that.
     trained = clf.set_params(projection="trained").fit(X, y)
-    assert trained.projector_.weights_.shape == (300 * 16,)
-    assert 10_000 < dumped_size(trained) < 15_000
+    assert trained.projector_.weights_.shape == (300 * 32,)
+    assert 15_000 < dumped_size(trained) < 20_000
+    # 3-bit k-means codes leave 3/8 of the weights' bytes (with the
+    # thresholds and the parameters: about half the file).
+    assert 7_000 < dumped_size(clf.set_params(weight_clusters=8).fit(X, y)) < 10_000
 
 
 def test_sparse_input_trains_a_sparse_first_layer(make_csr):
@@ -140,6 +131,82 @@ def test_no_teacher_when_only_the_label_term_is_on(digits):
     assert not hasattr(clf, "teacher_predict")
 
 
+def test_the_default_trains_the_student_alone_and_a_given_teacher_is_used(digits, monkeypatch):
+    from sklearn_pnet._training import Trainer
+
+    teachers = []
+    init = Trainer.__init__
+
+    def recording_init(self, teacher, *args, **kwargs):
+        teachers.append(teacher)
+        init(self, teacher, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", recording_init)
+    X_train, _, y_train, _ = digits
+    params = dict(n_bits=32, teacher_hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    clf = ProjectionNetClassifier(**params).fit(X_train, y_train)
+    assert teachers.pop() is None and not hasattr(clf, "teacher_")
+    # keep_teacher asks for a teacher: "auto" gives the paper's loss weights.
+    clf = ProjectionNetClassifier(**params, keep_teacher=True).fit(X_train, y_train)
+    assert teachers.pop() is not None and hasattr(clf, "teacher_")
+    assert clf._loss_weights() == (1.0, 0.1, 1.0)
+
+
+def test_auto_storage_follows_the_width_of_the_input(make_csr):
+    from sklearn_pnet._projection_net import AUTO_PROJECTION_BYTES
+
+    y = np.arange(200) % 2
+    # Narrow (100 features x 32 bits = 3,200 entries): one int8 weight each.
+    narrow = ProjectionNetClassifier(64, max_iter=2, random_state=0)
+    narrow.fit(make_csr(200, 100, 5, seed=0), y)
+    assert narrow.projector_.weights_.shape == (100 * 32,)
+    assert type(narrow.projector_.weights_).__name__ == "QuantizedArray"
+    assert type(narrow.coefs_[0]).__name__ == "QuantizedArray"
+    # Wide (2**20 hashed features): the 57 KiB hold 3-bit codes of 8 shared
+    # values, 2.7 times as many weights as int8 would.
+    wide = ProjectionNetClassifier(64, max_iter=2, random_state=0)
+    wide.fit(make_csr(200, 2**20, 5, seed=0), y)
+    weights = wide.projector_.weights_
+    assert weights.shape == (AUTO_PROJECTION_BYTES * 8 // 3,)
+    assert type(weights).__name__ == "ClusteredArray" and weights.n_code_bits == 3
+    assert 3 * weights.shape[0] // 8 <= AUTO_PROJECTION_BYTES
+    # Given explicitly, n_weights and weight_clusters are what they say.
+    given = ProjectionNetClassifier(64, n_weights=1000, weight_clusters=None, max_iter=2)
+    given.fit(make_csr(200, 2**20, 5, seed=0), y)
+    assert type(given.projector_.weights_).__name__ == "QuantizedArray"
+    assert given.projector_.weights_.shape == (1000,)
+
+
+def test_shared_weights_are_fine_tuned_tied(digits, monkeypatch):
+    from sklearn_pnet import _storage
+    from sklearn_pnet._training import Trainer
+
+    X_train, X_test, y_train, _ = digits
+    fits = []
+    fit = Trainer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        fits.append(kwargs.get("max_iter"))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", recording_fit)
+    params = dict(n_bits=32, max_iter=40, tol=0.0, random_state=0)
+    shared = ProjectionNetClassifier(**params, weight_clusters=4).fit(X_train, y_train)
+    # The main run, then one epoch (max_iter // 40) on the tied weights.
+    assert fits == [None, 1] and shared.n_iter_ == 41
+    for layer in [*shared.coefs_, shared.projector_.weights_]:
+        assert len(np.unique(np.asarray(layer))) <= 4
+    # Stored exactly as trained: re-encoding values already shared is exact.
+    values = np.asarray(shared.coefs_[0])
+    np.testing.assert_array_equal(np.asarray(_storage.encode(values, n_clusters=4)), values)
+    # The fine-tuning moved the centroids: they are not the k-means ones
+    # of the weights before it.
+    unshared = ProjectionNetClassifier(**params, weight_clusters=None, weight_dtype="float32")
+    unshared.fit(X_train, y_train)
+    clustered = _storage.encode(np.asarray(unshared.coefs_[0]), n_clusters=4)
+    assert not np.array_equal(np.sort(clustered.centroids), np.unique(values))
+
+
 def test_bad_parameters_are_named():
     X, y = np.random.RandomState(0).rand(20, 3), np.arange(20) % 2
     with pytest.raises(ValueError, match="n_bits"):
@@ -163,10 +230,15 @@ def test_bad_parameters_are_named():
 def test_compressed_students_predict_like_the_full_one(params):
     X, y = load_digits(return_X_y=True)
     common = dict(
-        n_bits=64, projection="trained", hidden_layer_sizes=(32,), max_iter=20, random_state=0
+        n_bits=64,
+        projection="trained",
+        hidden_layer_sizes=(32,),
+        weight_clusters=None,
+        max_iter=20,
+        random_state=0,
     )
     full = ProjectionNetClassifier(**common, weight_dtype="float32").fit(X, y)
-    small = ProjectionNetClassifier(**common, **params).fit(X, y)
+    small = ProjectionNetClassifier(**{**common, **params}).fit(X, y)
     assert small.score(X, y) > full.score(X, y) - 0.05
     if params != dict(weight_dtype="float32"):
         assert model_size_bytes(small)["coefs_"] < model_size_bytes(full)["coefs_"]
@@ -238,3 +310,14 @@ def test_pruning_keeps_exactly_the_top_weights_even_when_tied(sparsity):
     if n_pruned:
         assert pruned.max() <= kept.min()
     torch.testing.assert_close(magnitude_mask(weight, n_pruned), mask)
+
+
+def test_pruned_weights_stay_zero_when_the_rest_are_shared(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = ProjectionNetClassifier(
+        n_bits=32, sparsity=0.5, weight_clusters=4, max_iter=20, random_state=0
+    ).fit(X_train, y_train)
+    coef = np.asarray(clf.coefs_[0])
+    assert np.mean(coef == 0) >= 0.5
+    assert len(np.unique(coef[coef != 0])) <= 4
+    assert clf.score(X_test, y_test) > 0.5

@@ -30,14 +30,14 @@ def test_total_is_the_size_of_the_dumped_file(tmp_path):
 def test_components_follow_what_they_hold():
     small, large = model_size_bytes(_pipeline(16)), model_size_bytes(_pipeline(256))
 
-    # 240 more bits: 240 more int8 weights per class (2 classes), and the
+    # 240 more bits: 240 more 3-bit weights per class (2 classes), and the
     # projector's 240 more float32 thresholds (give or take the bytes that
     # pickle spends on the lengths); the parameters do not move.
     def grew(name):
         name = f"projectionnetclassifier.{name}"
         return large[name] - small[name]
 
-    assert grew("coefs_") == pytest.approx(2 * 240, abs=4)
+    assert grew("coefs_") == pytest.approx(2 * 240 * 3 / 8, abs=4)
     assert grew("projector_.threshold_") == pytest.approx(4 * 240, abs=4)
     assert large["hashingvectorizer.(parameters)"] == small["hashingvectorizer.(parameters)"]
     assert small["(pickle framing)"] >= 0

@@ -19,17 +19,31 @@ from sklearn.datasets import load_digits
 import sklearn_pnet
 from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier
 
+# The defaults of 0.1.0 that later versions changed, given explicitly so that
+# today's code refits the same models: n_weights, weight_clusters (k-means
+# storage was then applied after training, without fine-tuning), the loss
+# weights, and the trained projection's 16 bits per feature (16 of 32).
+V0_1_0 = {
+    "n_weights": 32768,
+    "weight_clusters": None,
+    "density": 0.5,
+    "loss_weights": (1.0, 0.1, 1.0),
+}
+
 MODELS = {
-    "pnet_trained_int8": ProjectionNetClassifier(n_bits=32, max_iter=5, random_state=0),
+    "pnet_trained_int8": ProjectionNetClassifier(
+        n_bits=32, max_iter=5, random_state=0, **V0_1_0
+    ),
     "pnet_random_float32": ProjectionNetClassifier(
-        n_bits=32, projection="random", weight_dtype="float32", max_iter=5, random_state=0
+        n_bits=32, projection="random", weight_dtype="float32", max_iter=5, random_state=0,
+        **{**V0_1_0, "density": "auto"},
     ),
     "pnet_hidden_kmeans": ProjectionNetClassifier(
-        n_bits=32, hidden_layer_sizes=(8,), weight_clusters=4, n_weights=512,
-        max_iter=5, random_state=0,
+        n_bits=32, hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+        **{**V0_1_0, "weight_clusters": 4, "n_weights": 512},
     ),
     "pnet_pruned_float16": ProjectionNetClassifier(
-        n_bits=32, weight_dtype="float16", sparsity=0.5, max_iter=5, random_state=0
+        n_bits=32, weight_dtype="float16", sparsity=0.5, max_iter=5, random_state=0, **V0_1_0
     ),
     "hashednet_float16": HashedNetClassifier((8,), max_iter=5, random_state=0),
     "hashednet_int8_hashbias": HashedNetClassifier(
