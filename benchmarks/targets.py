@@ -67,6 +67,10 @@ def _fit(model, X_train, y_train):
     return time.perf_counter() - start
 
 
+def _accuracy(model, X_test, dataset):
+    return float(np.mean(model.predict(X_test) == dataset.y_test))
+
+
 def _result(label, model, X_test, y_test, fit_seconds, passed, **extra):
     return dict(
         label=label,
@@ -177,7 +181,8 @@ def newsgroups_size_and_speed(data_dir):
                 X_test,
                 news.y_test,
                 fit_seconds,
-                passed=size <= 64 * 1000,
+                # The random projection is reported against #2's size only.
+                passed=size <= 64 * 1000 and (bool(params) or _accuracy(clf, X_test, news) >= 0.78),
                 predict_rows_per_s=clf_rate,
                 linearsvc_rows_per_s=svc_rate,
                 speed_ratio=clf_rate / svc_rate,
@@ -208,8 +213,12 @@ def mnist_32_kib(data_dir):
                 weight_clusters=16,
                 max_iter=60,
                 # As validated (VALIDATION.md), before early_stopping="auto"
-                # became the default: 60 epochs on all the training data.
+                # became the default: 60 epochs on all the training data,
+                # and before the defaults of issue #16: the teacher and 16
+                # bits per feature.
                 early_stopping=False,
+                loss_weights=(1.0, 0.1, 1.0),
+                density=16 / 256,
                 random_state=SEED,
             ),
             mnist,
@@ -265,10 +274,14 @@ TARGETS = [
     ),
     Target(
         "newsgroups_size_speed",
-        "#2",
-        "20 Newsgroups, n_bits=256: dumped classifier <= 64 KB; predict throughput "
-        "at least half LinearSVC.predict's on the same tf-idf matrix (aim)",
+        "#2, #16",
+        "20 Newsgroups, n_bits=256: dumped classifier <= 64 KB (#2); with default "
+        "settings >= 78% test accuracy (#16); predict throughput at least half "
+        "LinearSVC.predict's on the same tf-idf matrix (aim)",
         newsgroups_size_and_speed,
+        chosen="the defaults n_weights, weight_clusters, density and loss_weights chosen "
+        "on the latest 20% of each newsgroup and random 20% validation splits of the "
+        "other datasets (VALIDATION.md, issue #16)",
     ),
     Target(
         "mnist_720",
