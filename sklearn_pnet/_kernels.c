@@ -11,9 +11,7 @@
  * non-zero in order (scipy's csr_todense sums duplicates in that order).
  * Contraction into fused multiply-adds would round differently from numpy,
  * hence FP_CONTRACT OFF here and -ffp-contract=off in setup.py (GCC ignores
- * the pragma). Built with OpenMP where the compiler has it (setup.py), the
- * rows are shared among OpenMP's threads (OMP_NUM_THREADS and threadpoolctl
- * set how many). The module uses the buffer protocol only: no numpy headers
+ * the pragma). The module uses the buffer protocol only: no numpy headers
  * at build time. If it cannot be built, prediction uses numpy.
  */
 #define PY_SSIZE_T_CLEAN
@@ -26,30 +24,17 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* Rows are independent and each is summed by one thread in the same order,
- * so the bits do not depend on the number of threads. Below this many rows
- * (one-row latency) starting the threads costs more than it saves. */
-#define MIN_PARALLEL_ROWS 128
-#ifdef _OPENMP
-#define PARALLEL_ROWS                                                                \
-    _Pragma("omp parallel for schedule(static) if (n_rows >= MIN_PARALLEL_ROWS) reduction(|:bad)")
-#else
-#define PARALLEL_ROWS
-#endif
-
 /* A malformed CSR matrix (indptr past the non-zeros, a column past the
- * structure's rows) skips the row with bad = 1 instead of reading out of
+ * structure's rows) stops the loop with bad = 1 instead of reading out of
  * bounds; the caller raises. */
 #define PROJECT_ROWS(INDEX, VALUE)                                                    \
-    PARALLEL_ROWS                                                                     \
-    for (Py_ssize_t i = 0; i < n_rows; i++) {                                         \
+    for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {                                 \
         float *row = out + i * n_bits;                                                \
-        memset(row, 0, sizeof(float) * (size_t)n_bits);                              \
         const int64_t start = (int64_t)((const INDEX *)indptr)[i];                    \
         const int64_t end = (int64_t)((const INDEX *)indptr)[i + 1];                  \
         if (start < 0 || end < start || end > n_nonzero) {                            \
             bad = 1;                                                                  \
-            continue;                                                                 \
+            break;                                                                    \
         }                                                                             \
         for (int64_t jj = start; jj < end; jj++) {                                    \
             const float x = (float)((const VALUE *)data)[jj];                         \
@@ -128,6 +113,7 @@ project_csr(PyObject *self, PyObject *args)
     float *out = b_out.buf;
     int wide_index = b_indptr.itemsize == 8, wide_value = b_data.itemsize == 8;
     Py_BEGIN_ALLOW_THREADS
+    memset(out, 0, sizeof(float) * (size_t)n_rows * (size_t)n_bits);
     if (wide_index && wide_value) {
         PROJECT_ROWS(int64_t, double)
     } else if (wide_index) {

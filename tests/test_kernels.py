@@ -50,21 +50,6 @@ def test_kernel_equals_numpy_to_the_bit(index_dtype, data_dtype, monkeypatch):
     assert np.abs(Z).sum() > 0
 
 
-def test_kernel_bits_do_not_depend_on_threads(monkeypatch):
-    # Enough rows for the kernel to share them among OpenMP threads (where
-    # it was built with OpenMP): each row is summed by one thread, in order.
-    from threadpoolctl import threadpool_limits
-
-    X = sp.random(1000, N_FEATURES, density=0.05, format="csr", random_state=3, dtype=np.float32)
-    X.data *= 1e3 * np.random.RandomState(4).randn(X.nnz)
-    bits, values = _structure()
-    expected = _numpy_projection(X, bits, values, monkeypatch)
-    for n_threads in (1, 2, 3):
-        with threadpool_limits(limits=n_threads, user_api="openmp"):
-            Z = _inference.sparse_projection(X, bits, values, N_BITS)
-        np.testing.assert_array_equal(Z, expected)
-
-
 def test_kernel_sums_duplicate_entries_in_order(monkeypatch):
     # Unsorted indices with a repeated column: the sums follow storage order.
     X = sp.csr_matrix(
@@ -86,20 +71,16 @@ def test_float64_values_take_the_numpy_path():
 
 
 @pytest.mark.parametrize("broken", ["column", "indptr"])
-@pytest.mark.parametrize("n_rows", [1, 300])  # one thread, and OpenMP's threads
-def test_kernel_rejects_a_malformed_matrix(broken, n_rows):
+def test_kernel_rejects_a_malformed_matrix(broken):
     bits, values = _structure()
-    # n_rows rows of two non-zeros each; the last row is the broken one.
-    indptr = np.arange(0, 2 * n_rows + 1, 2, dtype=np.int32)
-    indices = np.tile(np.array([1, 2], np.int32), n_rows)
+    indptr, indices = np.array([0, 2], np.int32), np.array([1, 2], np.int32)
     if broken == "column":
-        indices[-1] = N_FEATURES  # one past the last feature
+        indices[1] = N_FEATURES  # one past the last feature
     else:
-        indptr[-1] = 2 * n_rows + 3  # more non-zeros than stored
-    out = np.empty((n_rows, N_BITS), np.float32)
-    data = np.ones(2 * n_rows)
+        indptr[1] = 5  # more non-zeros than stored
+    out = np.empty((1, N_BITS), np.float32)
     with pytest.raises(ValueError, match="out of range"):
-        _inference.project_csr(indptr, indices, data, bits, values, out, N_SLOTS, N_BITS)
+        _inference.project_csr(indptr, indices, np.ones(2), bits, values, out, N_SLOTS, N_BITS)
 
 
 @pytest.mark.parametrize("dtype,n_clusters", [("float32", None), ("int8", None), ("float16", 4)])
