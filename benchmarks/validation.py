@@ -133,12 +133,17 @@ def main(argv=None):
     )
     if args.storage:
         for dtype, n_clusters in STORAGE_FORMS:
+            form = dtype if n_clusters is None else f"k-means {n_clusters}"
             stored = reencoded(model, dtype, n_clusters)
             print(
-                f"  stored as {dtype if n_clusters is None else f'k-means {n_clusters}'}: "
-                f"validation accuracy {stored.score(X_val, y_val):.4f}, "
+                f"  stored as {form}: validation accuracy {stored.score(X_val, y_val):.4f}, "
                 f"{model_size_bytes(stored)['total']:,} bytes"
             )
+            if classifier.projector_.weights_ is not None:
+                # What each part loses: the projection's weights, the student's.
+                for part in ("projection", "student"):
+                    stored = reencoded(model, dtype, n_clusters, only=part)
+                    print(f"    {part} only: {stored.score(X_val, y_val):.4f}")
 
 
 def curve(params, args, X_fit, y_fit, X_val, y_val):
@@ -199,13 +204,15 @@ STORAGE_FORMS = [
 ]
 
 
-def reencoded(model, dtype, n_clusters):
-    """A copy of a fitted float32 model with every weight array re-encoded."""
+def reencoded(model, dtype, n_clusters, only=None):
+    """A copy of a fitted float32 model with every weight array re-encoded,
+    or ``only`` the "projection"'s or the "student"'s."""
     model = copy.deepcopy(model)
     clf = model[-1] if hasattr(model, "steps") else model
-    clf.coefs_ = [encode(np.asarray(c), dtype, n_clusters) for c in clf.coefs_]
+    if only != "projection":
+        clf.coefs_ = [encode(np.asarray(c), dtype, n_clusters) for c in clf.coefs_]
     projector = clf.projector_
-    if projector.weights_ is not None:
+    if projector.weights_ is not None and only != "student":
         weights = encode(np.asarray(projector.weights_), dtype, n_clusters)
         projector._use_trained_weights(weights, projector.threshold_)
     return model
