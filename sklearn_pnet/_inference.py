@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._hashing import hashed_buckets, projection_structure
-from ._storage import matmul, take
+from ._storage import ClusteredArray, matmul, take
 
 try:  # built at install time (setup.py); without a C compiler, numpy
     from ._kernels import project_csr
@@ -85,12 +85,43 @@ def projection_entries(seed, features, n_bits, n_slots, weights, n_features):
 
 def projection_entries_of_all(seed, n_features, n_bits, n_slots, weights=None):
     """The whole sparse projection's structure, for ``structure=`` of
-    :func:`hashed_projection`: the int32 bits and the values of every
-    feature's slots, arrays of shape (n_features, n_slots)."""
-    bits, values = projection_entries(
-        seed, np.arange(n_features), n_bits, n_slots, weights, n_features
+    :func:`hashed_projection`, in its compact form: ``(bits, values,
+    table)``, arrays of shape (n_features, n_slots).
+
+    The bits are uint8 up to 256 bits (uint16 beyond). Where the values
+    take few distinct float32 values (the random projection's ±1, weights
+    shared among at most 128 k-means values) ``values`` holds uint8 codes
+    into ``table``, 256 float32 values; else ``values`` is float32 and
+    ``table`` None. The compact form is a quarter of the memory that each
+    non-zero of a prediction reads (20 Newsgroups: 8 MB against 33 MB for
+    130,107 words x 32 slots), and the same numbers: ``table[code]`` is the
+    product that :func:`projection_entries` makes.
+    """
+    n_weights = None if weights is None else weights.shape[0]
+    bits, signs, buckets = projection_structure(
+        seed, np.arange(n_features), n_bits, n_slots, n_weights, n_features
     )
-    return bits.astype(np.int32), np.ascontiguousarray(values)
+    bits = bits.astype(np.uint8 if n_bits <= 256 else np.uint16)
+    negative = signs < 0
+    if weights is None:
+        shared, codes = np.ones(1, dtype=np.float32), np.zeros(signs.shape, dtype=np.uint8)
+    elif isinstance(weights, ClusteredArray) and len(weights.centroids) <= 128:
+        shared, codes = weights.centroids, weights.codes(buckets)
+    else:
+        values = signs * take(weights, buckets)
+        return bits, np.ascontiguousarray(values), None
+    # Codes 0..k-1 are the k values, k..2k-1 their negatives (negation is
+    # exact in floating point); the rest of the 256 is never used.
+    k = len(shared)
+    table = np.zeros(256, dtype=np.float32)
+    table[:k], table[k : 2 * k] = shared, -shared
+    codes = (codes + k * negative).astype(np.uint8)
+    return bits, codes, table
+
+
+def entry_values(values, table):
+    """The float values of a structure's entries (decoding ``table`` codes)."""
+    return values if table is None else table[values]
 
 
 def hashed_projection(X, seed, n_bits, n_slots, weights=None, structure=None):
@@ -138,9 +169,10 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None, structure=None):
             n_bits,
         )
     if not sp.issparse(X):
-        bits, values = structure or projection_entries_of_all(
+        bits, values, table = structure or projection_entries_of_all(
             seed, n_features, n_bits, n_slots, weights
         )
+        values = entry_values(values, table)
         block = sp.csr_matrix(
             (values.ravel(), bits.ravel(), np.arange(0, values.size + 1, n_slots)),
             shape=(n_features, n_bits),
@@ -149,13 +181,15 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None, structure=None):
     X = sp.csr_matrix(X)
     if structure is None:
         features, X = present_columns(X)
-        structure = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
+        bits, values = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
+        structure = bits, values, None
     return sparse_projection(X, *structure, n_bits)
 
 
-def sparse_projection(X, bits, values, n_bits):
-    """``Z[i, bits[j, s]] += x_ij * values[j, s]`` over the non-zeros of a
-    CSR ``X`` and the slots of each, in float32.
+def sparse_projection(X, bits, values, table, n_bits):
+    """``Z[i, bits[j, s]] += x_ij * v[j, s]`` over the non-zeros of a CSR
+    ``X`` and the slots of each, in float32; ``v`` is ``values``, or
+    ``table[values]`` with a table (see :func:`projection_entries_of_all`).
 
     The compiled kernel (``sklearn_pnet._kernels``) and the numpy code below
     add the same float32 products in the same order, row by row, non-zero by
@@ -163,21 +197,28 @@ def sparse_projection(X, bits, values, n_bits):
     """
     # Every stored form of the weights decodes to float32 (a float64 array
     # set by hand would make float64 sums: numpy's path).
-    if project_csr is not None and values.dtype == np.float32:
+    kernel_values = (table is None and values.dtype == np.float32) or (
+        table is not None and values.dtype == np.uint8 and table.shape == (256,)
+    )
+    if project_csr is not None and kernel_values:
         indptr, indices = X.indptr, X.indices
         if indptr.dtype != indices.dtype:
             indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
         data = X.data if X.data.dtype in (np.float32, np.float64) else X.data.astype(np.float64)
+        if bits.dtype not in (np.uint8, np.uint16):
+            bits = bits.astype(np.int32, copy=False)
         Z = np.empty((X.shape[0], n_bits), dtype=np.float32)
+        extra = () if table is None else (np.ascontiguousarray(table, dtype=np.float32),)
         project_csr(
             indptr,
             indices,
             data,
-            np.ascontiguousarray(bits, dtype=np.int32),
+            np.ascontiguousarray(bits),
             np.ascontiguousarray(values),
             Z,
             bits.shape[1],
             n_bits,
+            *extra,
         )
         return Z
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
@@ -189,10 +230,10 @@ def sparse_projection(X, bits, values, n_bits):
     # and indptr is scaled in int64, where int32 would wrap beyond 2**31
     # entries.
     n_slots = bits.shape[1]
-    values = X.data.astype(np.float32)[:, None] * values[X.indices]
+    values = X.data.astype(np.float32)[:, None] * entry_values(values[X.indices], table)
     indptr = X.indptr.astype(np.int64) * n_slots  # scipy narrows it again if it fits
     Z = sp.csr_matrix(
-        (values.ravel(), bits[X.indices].astype(np.int32, copy=False).ravel(), indptr),
+        (values.ravel(), bits[X.indices].astype(np.int32).ravel(), indptr),
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()

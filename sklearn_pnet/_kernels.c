@@ -24,10 +24,16 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+/* The value of slot K of the structure: a float32 (PLAIN), or a byte code
+ * into a table of 256 float32 values (CODED: a compact structure, a quarter
+ * of the memory traffic; the table has 256 entries, so any code is in it). */
+#define PLAIN(K) values[K]
+#define CODED(K) table[codes[K]]
+
 /* A malformed CSR matrix (indptr past the non-zeros, a column past the
  * structure's rows) stops the loop with bad = 1 instead of reading out of
  * bounds; the caller raises. */
-#define PROJECT_ROWS(INDEX, VALUE)                                                    \
+#define PROJECT_ROWS(INDEX, VALUE, BIT, LOOKUP)                                       \
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {                                 \
         float *row = out + i * n_bits;                                                \
         const int64_t start = (int64_t)((const INDEX *)indptr)[i];                    \
@@ -43,13 +49,29 @@
                 bad = 1;                                                              \
                 break;                                                                \
             }                                                                         \
-            const int32_t *b = bits + f * n_slots;                                    \
-            const float *v = values + f * n_slots;                                    \
+            const BIT *b = (const BIT *)bits + f * n_slots;                           \
+            const int64_t first = f * n_slots;                                        \
             for (Py_ssize_t s = 0; s < n_slots; s++) {                                \
-                const float product = x * v[s];                                       \
+                const float product = x * LOOKUP(first + s);                          \
                 row[b[s]] += product;                                                 \
             }                                                                         \
         }                                                                             \
+    }
+
+#define BY_VALUES(INDEX, VALUE, BIT)                                                  \
+    if (table != NULL) {                                                              \
+        PROJECT_ROWS(INDEX, VALUE, BIT, CODED)                                        \
+    } else {                                                                          \
+        PROJECT_ROWS(INDEX, VALUE, BIT, PLAIN)                                        \
+    }
+
+#define BY_BITS(INDEX, VALUE)                                                         \
+    if (bit_size == 1) {                                                              \
+        BY_VALUES(INDEX, VALUE, uint8_t)                                              \
+    } else if (bit_size == 2) {                                                       \
+        BY_VALUES(INDEX, VALUE, uint16_t)                                             \
+    } else {                                                                          \
+        BY_VALUES(INDEX, VALUE, int32_t)                                              \
     }
 
 static int
@@ -62,11 +84,12 @@ check_buffer(const Py_buffer *view, const char *name, Py_ssize_t itemsize, Py_ss
     return 0;
 }
 
-/* project_csr(indptr, indices, data, bits, values, out)
+/* project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])
  *
  * indptr, indices: int32 or int64 (both the same); data: float32 or
- * float64; bits: int32 (n_structure_rows, n_slots); values: float32, the
- * same shape; out: float32 (n_rows, n_bits), overwritten. The CSR arrays
+ * float64; bits: uint8, uint16 or int32 (n_structure_rows, n_slots);
+ * values: float32 of the same shape, or, with table (256 float32), uint8
+ * codes into it; out: float32 (n_rows, n_bits), overwritten. The CSR arrays
  * are checked here, against each other and the structure's rows; the bits
  * are trusted to lie in range(n_bits), as the hash makes them
  * (sklearn_pnet._hashing.fast_range) and as scipy's csr_todense trusted.
@@ -76,15 +99,23 @@ project_csr(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer b_indptr, b_indices, b_data, b_bits, b_values, b_out;
+    Py_buffer b_table = {0};
     Py_ssize_t n_slots, n_bits;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*nn", &b_indptr, &b_indices, &b_data, &b_bits,
-                          &b_values, &b_out, &n_slots, &n_bits)) {
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*nn|y*", &b_indptr, &b_indices, &b_data, &b_bits,
+                          &b_values, &b_out, &n_slots, &n_bits, &b_table)) {
         return NULL;
     }
     PyObject *result = NULL;
+    const int coded = b_table.buf != NULL;
     if (check_buffer(&b_indptr, "indptr", 4, 8) || check_buffer(&b_data, "data", 4, 8) ||
-        check_buffer(&b_bits, "bits", 4, 4) || check_buffer(&b_values, "values", 4, 4) ||
-        check_buffer(&b_out, "out", 4, 4)) {
+        (b_bits.itemsize != 1 && check_buffer(&b_bits, "bits", 2, 4)) ||
+        check_buffer(&b_values, "values", coded ? 1 : 4, coded ? 1 : 4) ||
+        check_buffer(&b_out, "out", 4, 4) ||
+        (coded && check_buffer(&b_table, "table", 4, 4))) {
+        goto done;
+    }
+    if (coded && b_table.len != 256 * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "table does not have 256 values");
         goto done;
     }
     if (b_indices.itemsize != b_indptr.itemsize) {
@@ -96,11 +127,13 @@ project_csr(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "out does not have n_rows x n_bits floats");
         goto done;
     }
-    if (n_slots <= 0 || b_values.len != b_bits.len || (b_bits.len / 4) % n_slots) {
+    const Py_ssize_t bit_size = b_bits.itemsize;
+    const Py_ssize_t n_entries = b_bits.len / bit_size;
+    if (n_slots <= 0 || b_values.len / b_values.itemsize != n_entries || n_entries % n_slots) {
         PyErr_SetString(PyExc_ValueError, "bits and values are not n_features x n_slots");
         goto done;
     }
-    const int64_t n_features = b_bits.len / 4 / n_slots;
+    const int64_t n_features = n_entries / n_slots;
     const int64_t n_nonzero = b_indices.len / b_indices.itemsize;
     if (b_data.len / b_data.itemsize < n_nonzero) {
         PyErr_SetString(PyExc_ValueError, "data is shorter than indices");
@@ -108,20 +141,22 @@ project_csr(PyObject *self, PyObject *args)
     }
     int bad = 0;
     const void *indptr = b_indptr.buf, *indices = b_indices.buf, *data = b_data.buf;
-    const int32_t *bits = b_bits.buf;
+    const void *bits = b_bits.buf;
     const float *values = b_values.buf;
+    const uint8_t *codes = b_values.buf;
+    const float *table = coded ? b_table.buf : NULL;
     float *out = b_out.buf;
     int wide_index = b_indptr.itemsize == 8, wide_value = b_data.itemsize == 8;
     Py_BEGIN_ALLOW_THREADS
     memset(out, 0, sizeof(float) * (size_t)n_rows * (size_t)n_bits);
     if (wide_index && wide_value) {
-        PROJECT_ROWS(int64_t, double)
+        BY_BITS(int64_t, double)
     } else if (wide_index) {
-        PROJECT_ROWS(int64_t, float)
+        BY_BITS(int64_t, float)
     } else if (wide_value) {
-        PROJECT_ROWS(int32_t, double)
+        BY_BITS(int32_t, double)
     } else {
-        PROJECT_ROWS(int32_t, float)
+        BY_BITS(int32_t, float)
     }
     Py_END_ALLOW_THREADS
     if (bad) {
@@ -138,12 +173,15 @@ done:
     PyBuffer_Release(&b_bits);
     PyBuffer_Release(&b_values);
     PyBuffer_Release(&b_out);
+    if (b_table.buf != NULL) {
+        PyBuffer_Release(&b_table);
+    }
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
-     "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits)\n\n"
+     "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
      "The sparse hashed projection of a CSR matrix into out (float32)."},
     {NULL, NULL, 0, NULL},
 };

@@ -13,16 +13,19 @@ from sklearn_pnet._storage import encode
 N_FEATURES, N_BITS, N_SLOTS = 500, 64, 8
 
 
-def _structure(dtype=np.float32):
-    rng = np.random.RandomState(0)
-    weights = rng.randn(1000).astype(dtype)
-    return _inference.projection_entries_of_all(3, N_FEATURES, N_BITS, N_SLOTS, weights)
+def _structure(dtype=np.float32, n_clusters=None, n_bits=N_BITS):
+    """``(bits, values, table)``: float values, or with ``n_clusters`` (or
+    for the random projection, ``dtype=None``) byte codes into a table."""
+    weights = None
+    if dtype is not None:
+        weights = encode(np.random.RandomState(0).randn(1000).astype(dtype), dtype, n_clusters)
+    return _inference.projection_entries_of_all(3, N_FEATURES, n_bits, N_SLOTS, weights)
 
 
-def _numpy_projection(X, bits, values, monkeypatch):
+def _numpy_projection(X, structure, monkeypatch, n_bits=N_BITS):
     with monkeypatch.context() as patch:
         patch.setattr(_inference, "project_csr", None)
-        return _inference.sparse_projection(X, bits, values, N_BITS)
+        return _inference.sparse_projection(X, *structure, n_bits)
 
 
 def test_kernel_is_built():
@@ -42,12 +45,38 @@ def test_kernel_equals_numpy_to_the_bit(index_dtype, data_dtype, monkeypatch):
     X.eliminate_zeros()
     X.indptr, X.indices = X.indptr.astype(index_dtype), X.indices.astype(index_dtype)
     assert X.indptr[5] == X.indptr[6]
-    bits, values = _structure()
-    expected = _numpy_projection(X, bits, values, monkeypatch)
-    Z = _inference.sparse_projection(X, bits, values, N_BITS)
+    structure = _structure()
+    expected = _numpy_projection(X, structure, monkeypatch)
+    Z = _inference.sparse_projection(X, *structure, N_BITS)
     assert Z.dtype == expected.dtype == np.float32
     np.testing.assert_array_equal(Z, expected)
     assert np.abs(Z).sum() > 0
+
+
+@pytest.mark.parametrize(
+    "dtype,n_clusters,n_bits",
+    [(None, None, N_BITS), ("float32", 8, N_BITS), ("float32", 8, 300), ("int8", None, 300)],
+)
+def test_compact_structures_give_the_same_projection(dtype, n_clusters, n_bits, monkeypatch):
+    # Byte codes into a table (the random projection's signs, k-means
+    # weights) and uint8/uint16 bits: the same numbers as float32 values
+    # and int32 bits, in the kernel and in numpy.
+    bits, values, table = _structure(dtype, n_clusters, n_bits)
+    assert bits.dtype == (np.uint8 if n_bits <= 256 else np.uint16)
+    assert (table is None) == (dtype == "int8")
+    plain = bits.astype(np.int32), _inference.entry_values(values, table), None
+    if table is not None:
+        assert values.dtype == np.uint8 and table.shape == (256,)
+        assert plain[1].dtype == np.float32
+    X = sp.random(60, N_FEATURES, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    expected = _numpy_projection(X, plain, monkeypatch, n_bits)
+    np.testing.assert_array_equal(_inference.sparse_projection(X, *plain, n_bits), expected)
+    np.testing.assert_array_equal(
+        _inference.sparse_projection(X, bits, values, table, n_bits), expected
+    )
+    np.testing.assert_array_equal(
+        _numpy_projection(X, (bits, values, table), monkeypatch, n_bits), expected
+    )
 
 
 def test_kernel_sums_duplicate_entries_in_order(monkeypatch):
@@ -56,23 +85,23 @@ def test_kernel_sums_duplicate_entries_in_order(monkeypatch):
         (np.array([0.1, 3e7, 0.3, -3e7]), np.array([7, 3, 7, 3]), np.array([0, 4])),
         shape=(1, N_FEATURES),
     )
-    bits, values = _structure()
+    structure = _structure()
     np.testing.assert_array_equal(
-        _inference.sparse_projection(X, bits, values, N_BITS),
-        _numpy_projection(X, bits, values, monkeypatch),
+        _inference.sparse_projection(X, *structure, N_BITS),
+        _numpy_projection(X, structure, monkeypatch),
     )
 
 
 def test_float64_values_take_the_numpy_path():
     X = sp.random(10, N_FEATURES, density=0.1, format="csr", random_state=0)
-    bits, values = _structure(np.float64)
-    assert values.dtype == np.float64
-    assert _inference.sparse_projection(X, bits, values, N_BITS).dtype == np.float64
+    bits, values, table = _structure(np.float64)
+    assert values.dtype == np.float64 and table is None
+    assert _inference.sparse_projection(X, bits, values, table, N_BITS).dtype == np.float64
 
 
 @pytest.mark.parametrize("broken", ["column", "indptr"])
 def test_kernel_rejects_a_malformed_matrix(broken):
-    bits, values = _structure()
+    bits, values, _ = _structure()
     indptr, indices = np.array([0, 2], np.int32), np.array([1, 2], np.int32)
     if broken == "column":
         indices[1] = N_FEATURES  # one past the last feature
@@ -83,15 +112,20 @@ def test_kernel_rejects_a_malformed_matrix(broken):
         _inference.project_csr(indptr, indices, np.ones(2), bits, values, out, N_SLOTS, N_BITS)
 
 
-@pytest.mark.parametrize("dtype,n_clusters", [("float32", None), ("int8", None), ("float16", 4)])
+@pytest.mark.parametrize(
+    "dtype,n_clusters", [("float32", None), ("int8", None), ("float16", 4), (None, None)]
+)
 def test_cached_structure_predicts_as_hashing_does(dtype, n_clusters, monkeypatch):
-    """A trained projector's cached structure gives the bits of a fresh
-    hash, for every stored form of its weights, dense and sparse input."""
+    """A projector's cached structure gives the bits of a fresh hash, for
+    every stored form of its weights (None: the random projection), dense
+    and sparse input."""
     rng = np.random.RandomState(0)
     X = sp.random(80, N_FEATURES, density=0.05, format="csr", random_state=3)
     projector = LSHProjector(n_bits=N_BITS, density=N_SLOTS / N_BITS, random_state=0).fit(X)
-    weights = encode(rng.randn(2000).astype(np.float32), dtype, n_clusters)
-    projector._use_trained_weights(weights, 0.01 * rng.randn(N_BITS))
+    weights = None
+    if dtype is not None:
+        weights = encode(rng.randn(2000).astype(np.float32), dtype, n_clusters)
+        projector._use_trained_weights(weights, 0.01 * rng.randn(N_BITS))
     for data in (X, X.toarray()):
         with monkeypatch.context() as patch:
             patch.setattr(_lsh_projector, "STRUCTURE_CACHE_ENTRIES", 0)
@@ -125,3 +159,13 @@ def test_structure_is_hashed_once_and_never_pickled(monkeypatch):
     assert len(calls) == 1
     monkeypatch.setattr(_lsh_projector, "STRUCTURE_CACHE_ENTRIES", 0)
     np.testing.assert_array_equal(model.predict_proba(X), probabilities)
+
+
+def test_kernel_rejects_a_table_of_another_length():
+    bits, codes, table = _structure(None)
+    X = sp.random(3, N_FEATURES, density=0.05, format="csr", random_state=0, dtype=np.float32)
+    out = np.empty((3, N_BITS), np.float32)
+    with pytest.raises(ValueError, match="256 values"):
+        _inference.project_csr(
+            X.indptr, X.indices, X.data, bits, codes, out, N_SLOTS, N_BITS, table[:10]
+        )
