@@ -263,6 +263,27 @@ def newsgroups_256_kib(data_dir):
     ]
 
 
+def newsgroups_128_kib(data_dir):
+    """The fully compact pipeline within 128 KiB (issue #16): sublinear
+    term frequencies of hashed words, with nothing fitted before the
+    classifier, so that the whole pipeline weighs what the classifier does."""
+    from benchmarks.validation import VECTORIZERS
+
+    news = datasets.load("20news", data_dir)
+    return [
+        _accuracy_target(
+            "HashingVectorizer(2**20) -> log1p -> L2 -> 512 bits, 320,000 shared 3-bit weights",
+            lambda: make_pipeline(
+                VECTORIZERS["hashing-sublinear"](),
+                ProjectionNetClassifier(n_bits=512, n_weights=320_000, random_state=SEED),
+            ),
+            news,
+            goal=0.82,
+            max_bytes=128 * KIB,
+        )
+    ]
+
+
 TARGETS = [
     Target("digits", "#2", "load_digits, n_bits=256: student accuracy >= 95%", digits_256_bits),
     Target(
@@ -307,6 +328,16 @@ TARGETS = [
         "validation split of the training set; slots per feature (density), number "
         "of weights and k-means values then among 28 runs on the latest 20% of each "
         "newsgroup, a split closer to the test split's shift (87.3% there; seed 1: 86.7%)",
+    ),
+    Target(
+        "newsgroups_128kib",
+        "#16",
+        "20 Newsgroups, all 20 classes, HashingVectorizer -> ProjectionNetClassifier: "
+        ">= 82% test accuracy, whole pipeline dumped <= 128 KiB",
+        newsgroups_128_kib,
+        chosen="one layout (the defaults with 512 bits and 320,000 weights) on the latest 20% "
+        "of each newsgroup (84.7% there with 327,680 weights, 1 KB over); LinearSVC on "
+        "hashed counts reads 4.5 points lower on the test split than there",
     ),
 ]
 
