@@ -41,16 +41,17 @@ __all__ = ["LSHProjector"]
 MAX_N_BITS = 2**16
 
 # The hashed structure of a fitted sparse projection (each feature's bits
-# and values, 8 bytes a slot), kept beside its projector after the first
-# call so that prediction does not hash the same features again: on 20
-# Newsgroups (130,107 features x 16 slots, 16 MB) hashing took a tenth of a
-# batch prediction and about half of a one-row one. It is not part of the model:
+# and values, 2 to 8 bytes a slot: see projection_entries_of_all), kept
+# beside its projector after the first call so that prediction does not hash
+# the same features again: on 20 Newsgroups (130,107 features x 32 slots,
+# 8 MB) hashing took a tenth of a batch prediction and about half of a
+# one-row one. It is not part of the model:
 # never pickled, dropped with the projector, and not kept for projections
 # of more than STRUCTURE_CACHE_ENTRIES slots (a 2**20-column
 # HashingVectorizer), which hash the features present at each call. Kept
 # outside the instance because scikit-learn forbids transform to change
 # an estimator's __dict__.
-STRUCTURE_CACHE_ENTRIES = 2**22
+STRUCTURE_CACHE_ENTRIES = 2**23
 _structures = weakref.WeakKeyDictionary()
 
 
