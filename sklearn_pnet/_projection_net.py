@@ -263,8 +263,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
         training, each layer's weights are replaced by the nearest of this
         many k-means centroids, the centroids are fine-tuned for up to
         ``max(1, max_iter // 40)`` more epochs with the weights of a cluster
-        tied, and each weight is stored as a packed ``ceil(log2(k))``-bit
-        code (centroids in float32), whatever ``weight_dtype``. None stores
+        tied (in :meth:`fit`; :meth:`partial_fit` stores the k-means values
+        of the weights as they are after each call), and each weight is
+        stored as a packed ``ceil(log2(k))``-bit code (centroids in
+        float32), whatever ``weight_dtype``. None stores
         every weight as ``weight_dtype``. "auto" is 8 (3-bit codes) where a
         trained projection has more than 8 entries per weight that
         ``n_weights="auto"`` would give it as int8 (wide text, such as
