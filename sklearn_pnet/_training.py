@@ -296,8 +296,8 @@ class Trainer:
         self.rng = rng
         # (parameter, 0/1 mask) pairs: pruned weights stay at zero.
         self.masks = []
-        # (parameter, flat indices, cluster codes, n_clusters): shared weights
-        # stay tied to their cluster's value.
+        # (parameter, flat indices, cluster codes, cluster sizes): shared
+        # weights stay tied to their cluster's value.
         self.shared = []
         self._optimizers = []
         self.interrupted = False  # set once by an interrupt: no more training
@@ -344,13 +344,14 @@ class Trainer:
             centroids, codes = kmeans_1d(flat[kept].cpu().numpy(), n_clusters)
             codes = torch.from_numpy(codes.astype(np.int64)).to(flat.device)
             flat[kept] = torch.from_numpy(centroids).to(flat.device)[codes]
-            self.shared.append((parameter, kept, codes, len(centroids)))
+            # Cluster sizes do not change while the weights stay tied.
+            counts = torch.bincount(codes, minlength=len(centroids)).clamp_(min=1)
+            self.shared.append((parameter, kept, codes, counts))
 
     def _tie_shared(self):
-        for parameter, kept, codes, n_clusters in self.shared:
+        for parameter, kept, codes, counts in self.shared:
             flat = parameter.data.view(-1)
-            sums = torch.zeros(n_clusters, device=flat.device).index_add_(0, codes, flat[kept])
-            counts = torch.bincount(codes, minlength=n_clusters).clamp_(min=1)
+            sums = torch.zeros(len(counts), device=flat.device).index_add_(0, codes, flat[kept])
             flat[kept] = (sums / counts)[codes]
 
     def fit(self, train, validation=None, history=None, max_iter=None, warn=True):
