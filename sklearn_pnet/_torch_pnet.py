@@ -260,10 +260,15 @@ def teacher_mlp(n_features, hidden_layer_sizes, n_classes, sparse_input):
     return mlp(n_features, hidden_layer_sizes, n_classes, first_layer=first_layer)
 
 
+def linear_layers(mlp):
+    """The ``nn.Linear`` layers of an MLP, in order."""
+    return [m for m in mlp if isinstance(m, nn.Linear)]
+
+
 def student_weights(mlp):
     """The MLP's Linear layers as float32 numpy ``(coefs, intercepts)``,
     ``coefs[i]`` of shape ``(n_in, n_out)`` as in scikit-learn's MLP."""
-    linears = [m for m in mlp if isinstance(m, nn.Linear)]
+    linears = linear_layers(mlp)
     coefs = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
     intercepts = [m.bias.detach().cpu().numpy().copy() for m in linears]
     return coefs, intercepts
@@ -273,7 +278,7 @@ def stored_weights(student):
     """The student's parameters that ``weight_dtype`` and ``weight_clusters``
     store compactly: its Linear weights and a trained projection's weights
     (not the biases or the thresholds)."""
-    weights = [m.weight for m in student.mlp if isinstance(m, nn.Linear)]
+    weights = [m.weight for m in linear_layers(student.mlp)]
     if student.projection is not None:
         weights.append(student.projection.weight)
     return weights
@@ -281,7 +286,7 @@ def stored_weights(student):
 
 def load_student_weights(mlp, coefs, intercepts):
     """Inverse of :func:`student_weights` (for ``warm_start``)."""
-    linears = [m for m in mlp if isinstance(m, nn.Linear)]
+    linears = linear_layers(mlp)
     with torch.no_grad():
         for m, coef, intercept in zip(linears, coefs, intercepts):
             m.weight.copy_(torch.from_numpy(np.asarray(coef, dtype=np.float32).T))
