@@ -2,6 +2,9 @@
  *
  * project_csr: the sparse hashed projection of CSR input, the step that
  * dominates a prediction on text (sklearn_pnet._inference.hashed_projection).
+ * train_projection / train_projection_grad: the same projection while its
+ * shared weights train, and their gradient (sklearn_pnet._torch_pnet).
+ * column_std: the scale of the straight-through gradient.
  * It computes exactly what the numpy path computes, in the same order and
  * precision, so the bits are identical whichever runs:
  *
@@ -180,6 +183,186 @@ done:
     return result;
 }
 
+/* The buffers of the trained projection's kernels, checked once. */
+typedef struct {
+    Py_buffer indptr, rows, data, bits, signs, buckets, weight, dense;
+    Py_ssize_t n_batch, n_nonzero, n_structure, n_slots, n_bits, n_weights;
+} Training;
+
+static void
+release_training(Training *t)
+{
+    Py_buffer *views[] = {&t->indptr, &t->rows,   &t->data,   &t->bits,
+                          &t->signs,  &t->buckets, &t->weight, &t->dense};
+    for (size_t k = 0; k < sizeof(views) / sizeof(views[0]); k++) {
+        if (views[k]->buf != NULL) {
+            PyBuffer_Release(views[k]);
+        }
+    }
+}
+
+/* Parse (indptr, rows, data, bits, signs, buckets, weight, dense, n_slots,
+ * n_bits): indptr and rows int64 (rows: the structure row of each
+ * non-zero), data float32, bits and buckets int32 and signs int8 of shape
+ * (n_structure, n_slots), weight float32 (n_weights), dense float32
+ * (n_batch, n_bits), written (the projection) or read (its gradient). */
+static int
+parse_training(PyObject *args, Training *t, int dense_writable)
+{
+    memset(t, 0, sizeof(*t));
+    /* The projection writes dense and reads weight; the gradient writes
+     * weight (the weights' gradient) and reads dense (the output's). */
+    const char *format = dense_writable ? "y*y*y*y*y*y*y*w*nn" : "y*y*y*y*y*y*w*y*nn";
+    if (!PyArg_ParseTuple(args, format, &t->indptr, &t->rows, &t->data, &t->bits, &t->signs,
+                          &t->buckets, &t->weight, &t->dense, &t->n_slots, &t->n_bits)) {
+        return -1;
+    }
+    if (check_buffer(&t->indptr, "indptr", 8, 8) || check_buffer(&t->rows, "rows", 8, 8) ||
+        check_buffer(&t->data, "data", 4, 4) || check_buffer(&t->bits, "bits", 4, 4) ||
+        check_buffer(&t->signs, "signs", 1, 1) || check_buffer(&t->buckets, "buckets", 4, 4) ||
+        check_buffer(&t->weight, "weight", 4, 4) || check_buffer(&t->dense, "dense", 4, 4)) {
+        return -1;
+    }
+    t->n_batch = t->indptr.len / 8 - 1;
+    t->n_nonzero = t->rows.len / 8;
+    t->n_weights = t->weight.len / 4;
+    if (t->n_slots <= 0 || t->n_bits <= 0 || t->n_batch < 0 || t->data.len / 4 != t->n_nonzero ||
+        t->bits.len / 4 % t->n_slots || t->signs.len != t->bits.len / 4 ||
+        t->buckets.len != t->bits.len || t->dense.len != 4 * t->n_batch * t->n_bits) {
+        PyErr_SetString(PyExc_ValueError, "inconsistent shapes of the trained projection");
+        return -1;
+    }
+    t->n_structure = t->bits.len / 4 / t->n_slots;
+    const int64_t *indptr = t->indptr.buf, *rows = t->rows.buf;
+    if (t->n_batch >= 0 && (indptr[0] != 0 || indptr[t->n_batch] != t->n_nonzero)) {
+        PyErr_SetString(PyExc_ValueError, "indptr does not span the non-zeros");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < t->n_batch; i++) {
+        if (indptr[i + 1] < indptr[i]) {
+            PyErr_SetString(PyExc_ValueError, "indptr decreases");
+            return -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < t->n_nonzero; k++) {
+        if (rows[k] < 0 || rows[k] >= t->n_structure) {
+            PyErr_SetString(PyExc_ValueError, "a structure row is out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The bits and weight indices of the structure are checked as they are
+ * read (a pass over a whole cached structure would cost more than a
+ * batch): one out of range stops the loops with bad = 1, and the caller
+ * raises. */
+#define ENTRY_IN_RANGE(t, bit, bucket)                                                \
+    ((bit) >= 0 && (bit) < (t).n_bits && (bucket) >= 0 && (bucket) < (t).n_weights)
+
+static PyObject *
+training_result(Training *t, int bad)
+{
+    release_training(t);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a bit or a weight index is out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* train_projection(indptr, rows, data, bits, signs, buckets, weight, out,
+ *                  n_slots, n_bits)
+ *
+ * out[i, bits[r, s]] += (data[k] * signs[r, s]) * weight[buckets[r, s]]
+ * for the non-zeros k of batch row i in order (r = rows[k]) and their
+ * slots in order, from zero: each product rounded to float32, then added,
+ * in the order of the torch expression it replaces
+ * (``zeros.index_add(0, flat, (data * signs) * weight[buckets])``).
+ */
+static PyObject *
+train_projection(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Training t;
+    if (parse_training(args, &t, 1)) {
+        release_training(&t);
+        return NULL;
+    }
+    const int64_t *indptr = t.indptr.buf, *rows = t.rows.buf;
+    const float *data = t.data.buf, *weight = t.weight.buf;
+    const int32_t *bits = t.bits.buf, *buckets = t.buckets.buf;
+    const int8_t *signs = t.signs.buf;
+    float *out = t.dense.buf;
+    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(out, 0, (size_t)t.dense.len);
+    for (Py_ssize_t i = 0; i < t.n_batch && !bad; i++) {
+        float *row = out + i * n_bits;
+        for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
+            const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
+            for (Py_ssize_t s = 0; s < n_slots; s++) {
+                const int32_t bit = bits[first + s], bucket = buckets[first + s];
+                if (!ENTRY_IN_RANGE(t, bit, bucket)) {
+                    bad = 1;
+                    break;
+                }
+                const float signed_x = data[k] * (float)signs[first + s];
+                row[bit] += signed_x * weight[bucket];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    return training_result(&t, bad);
+}
+
+/* train_projection_grad(indptr, rows, data, bits, signs, buckets,
+ *                       grad_weight, grad_out, n_slots, n_bits)
+ *
+ * The gradient of train_projection's output with respect to weight:
+ * grad_weight[buckets[r, s]] += grad_out[i, bits[r, s]] * (data[k] *
+ * signs[r, s]), from zero, in the same order, as autograd computes it
+ * through the torch expression (index_add's gradient gathered, times the
+ * signed data, added into the weights by index_select's backward).
+ */
+static PyObject *
+train_projection_grad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Training t;
+    if (parse_training(args, &t, 0)) {
+        release_training(&t);
+        return NULL;
+    }
+    const int64_t *indptr = t.indptr.buf, *rows = t.rows.buf;
+    const float *data = t.data.buf, *grad_out = t.dense.buf;
+    const int32_t *bits = t.bits.buf, *buckets = t.buckets.buf;
+    const int8_t *signs = t.signs.buf;
+    float *grad_weight = t.weight.buf;
+    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(grad_weight, 0, (size_t)t.weight.len);
+    for (Py_ssize_t i = 0; i < t.n_batch && !bad; i++) {
+        const float *row = grad_out + i * n_bits;
+        for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
+            const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
+            for (Py_ssize_t s = 0; s < n_slots; s++) {
+                const int32_t bit = bits[first + s], bucket = buckets[first + s];
+                if (!ENTRY_IN_RANGE(t, bit, bucket)) {
+                    bad = 1;
+                    break;
+                }
+                const float signed_x = data[k] * (float)signs[first + s];
+                grad_weight[bucket] += row[bit] * signed_x;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    return training_result(&t, bad);
+}
+
 /* column_std(z, out, n_rows, n_cols)
  *
  * The population standard deviation of each column of z (float32, C order,
@@ -249,6 +432,12 @@ static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
      "The sparse hashed projection of a CSR matrix into out (float32)."},
+    {"train_projection", train_projection, METH_VARARGS,
+     "train_projection(indptr, rows, data, bits, signs, buckets, weight, out, n_slots, "
+     "n_bits)\n\nThe trained projection of a CSR batch into out (float32)."},
+    {"train_projection_grad", train_projection_grad, METH_VARARGS,
+     "train_projection_grad(indptr, rows, data, bits, signs, buckets, grad_weight, grad_out, "
+     "n_slots, n_bits)\n\nThe gradient of train_projection with respect to weight."},
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"
      "Each column's population standard deviation, as torch's CPU std(dim=0)."},

@@ -9,6 +9,7 @@ twins that predict are in :mod:`sklearn_pnet._inference`; the parity tests
 # SPDX-License-Identifier: BSD-3-Clause
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,10 +21,11 @@ from ._hashing import projection_n_weights, projection_structure
 from ._inference import present_columns
 from ._torch_common import to_tensor
 
-try:  # built at install time (setup.py); torch's own std gives the same
-    from ._kernels import column_std
+try:  # built at install time (setup.py); without them, torch computes
+    # the same numbers in the same order, more slowly.
+    from ._kernels import column_std, train_projection, train_projection_grad
 except ImportError:
-    column_std = None
+    column_std = train_projection = train_projection_grad = None
 
 # The shared weights of a trained projection start at 1 and must move by
 # about as much, in few steps when data are small: they learn this many
@@ -186,6 +188,32 @@ class HashedProjection(nn.Module):
         columns = torch.from_numpy(X_present.indices).to(self.weight.device)
         return tuple(t[columns] for t in self._structure(features))
 
+    def _kernel_batch(self, X):
+        """The arguments of the compiled kernels for CSR batch ``X``: its
+        arrays, the structure row of each non-zero, and the structure (the
+        cache, or that of the columns present, hashed now)."""
+        rows = None
+        if self._cached_structure is not None:
+            row_of, structure = self._cached_structure
+            rows = row_of[X.indices]
+            if len(rows) and rows.min() < 0:
+                rows = None
+        if rows is None:
+            features, X_present = present_columns(X)
+            structure = self._structure(features)
+            rows = X_present.indices.astype(np.int64)
+        bits, signs, buckets = (t.cpu().numpy() for t in structure)
+        return _KernelBatch(
+            indptr=X.indptr.astype(np.int64),
+            rows=rows,
+            data=np.asarray(X.data, dtype=np.float32),
+            bits=bits.astype(np.int32, copy=False),
+            signs=signs.astype(np.int8, copy=False),
+            buckets=buckets.astype(np.int32, copy=False),
+            n_slots=self.n_slots,
+            n_bits=self.n_bits,
+        )
+
     def _rows(self, structure, n_rows):
         """The projection rows as a dense ``(n_rows, n_bits)`` tensor."""
         bits, signs, buckets = structure
@@ -217,6 +245,8 @@ class HashedProjection(nn.Module):
             ).to(device)
             structure = self._structure_of(features)
             Z = torch.sparse.mm(X_present, self._rows(structure, len(features)))
+        elif train_projection is not None and device.type == "cpu":
+            Z = _CompiledProjection.apply(self.weight, self._kernel_batch(X))
         else:
             # O(nnz * n_slots): each non-zero adds itself to its slots' bits.
             bits, signs, buckets = self._nonzero_structure(X)
@@ -226,6 +256,58 @@ class HashedProjection(nn.Module):
             Z = torch.zeros(X.shape[0] * self.n_bits, device=device)
             Z = Z.index_add(0, flat.ravel(), values.ravel()).view(X.shape[0], self.n_bits)
         return Z - self.threshold
+
+
+@dataclass(frozen=True)
+class _KernelBatch:
+    """A CSR batch and its projection structure, as the compiled kernels
+    take them (see :meth:`HashedProjection._kernel_batch`)."""
+
+    indptr: np.ndarray  # int64 (n_rows + 1,)
+    rows: np.ndarray  # int64 (nnz,): the structure row of each non-zero
+    data: np.ndarray  # float32 (nnz,)
+    bits: np.ndarray  # int32 (n_structure_rows, n_slots)
+    signs: np.ndarray  # int8, same shape
+    buckets: np.ndarray  # int32, same shape
+    n_slots: int
+    n_bits: int
+
+    def arrays(self):
+        return self.indptr, self.rows, self.data, self.bits, self.signs, self.buckets
+
+
+class _CompiledProjection(torch.autograd.Function):
+    """The trained projection of a CSR batch, and its gradient with respect
+    to the shared weights, by the compiled kernels.
+
+    The same numbers as the torch expression of
+    :meth:`HashedProjection.forward` (``zeros.index_add(flat, (data *
+    signs) * weight[buckets])``) and as autograd's gradient through it: the
+    kernels round each product and add in the same order
+    (``sklearn_pnet/_kernels.c``). They skip the (nnz, n_slots) temporaries
+    that the expression builds and its autograd keeps, which took most of
+    a sparse training step (``benchmarks/SPEED.md``, "Training steps").
+    """
+
+    @staticmethod
+    def forward(ctx, weight, batch):
+        out = torch.empty(len(batch.indptr) - 1, batch.n_bits)
+        weight = weight.detach().contiguous()
+        train_projection(*batch.arrays(), weight.numpy(), out.numpy(), batch.n_slots, batch.n_bits)
+        ctx.batch, ctx.n_weights = batch, weight.shape[0]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        batch = ctx.batch
+        grad_weight = torch.empty(ctx.n_weights)
+        grad_out = grad_out.contiguous().to(torch.float32)
+        train_projection_grad(
+            *batch.arrays(), grad_weight.numpy(), grad_out.numpy(), batch.n_slots, batch.n_bits
+        )
+        return grad_weight, None
 
 
 class _StraightThroughBits(torch.autograd.Function):

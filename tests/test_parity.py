@@ -154,3 +154,69 @@ def test_whole_student_agrees_with_the_fitted_projector(X_sparse, n_slots, layou
     coefs, intercepts = student_weights(student.mlp)
     logits = _inference.forward(projector.transform(X), coefs, intercepts)
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cached", [False, True, "partly"])
+@pytest.mark.parametrize("n_slots", [1, 4, 16])
+def test_compiled_training_kernels_are_the_torch_expression(X_sparse, n_slots, cached, monkeypatch):
+    # The compiled kernels compute the trained projection and its weights'
+    # gradient in the order of the torch expression they replace: the same
+    # float32 bits, with the structure from the cache or hashed per batch.
+    from sklearn_pnet import _torch_pnet
+
+    if _torch_pnet.train_projection is None:
+        pytest.skip("the compiled kernels are not built")
+    X = X_sparse.copy()
+    X.data *= 1e3 * np.random.RandomState(3).randn(X.nnz)  # rounding shows
+    upstream = torch.from_numpy(np.random.RandomState(4).randn(X.shape[0], N_BITS)).float()
+    results = []
+    for compiled in (False, True):
+        projection = _projection(n_slots, 50)
+        if cached:
+            columns = np.unique(X.indices)
+            # "partly": a column missing from the cache sends the batch to
+            # the per-batch hashing path.
+            assert projection.cache_structure(columns[1:] if cached == "partly" else columns)
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_torch_pnet, "train_projection", None)
+            Z = projection(X)
+            (Z * upstream).sum().backward()
+        results.append((Z.detach().numpy(), projection.weight.grad.numpy()))
+    (Z_torch, grad_torch), (Z_kernel, grad_kernel) = results
+    assert np.abs(grad_torch).sum() > 0
+    np.testing.assert_array_equal(Z_kernel.view(np.int32), Z_torch.view(np.int32))
+    np.testing.assert_array_equal(grad_kernel.view(np.int32), grad_torch.view(np.int32))
+
+
+def test_compiled_training_kernels_check_their_arguments():
+    from sklearn_pnet._torch_pnet import train_projection, train_projection_grad
+
+    if train_projection is None:
+        pytest.skip("the compiled kernels are not built")
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    rows = np.array([0, 1], dtype=np.int64)
+    data = np.ones(2, dtype=np.float32)
+    bits = np.array([[0, 3], [1, 2]], dtype=np.int32)
+    signs = np.ones((2, 2), dtype=np.int8)
+    buckets = np.array([[0, 1], [2, 0]], dtype=np.int32)
+    weight = np.arange(1, 4, dtype=np.float32)
+    out = np.empty((2, 4), dtype=np.float32)
+    train_projection(indptr, rows, data, bits, signs, buckets, weight, out, 2, 4)
+    np.testing.assert_array_equal(out, [[1, 0, 0, 2], [0, 3, 1, 0]])
+    grad = np.empty(3, dtype=np.float32)
+    train_projection_grad(indptr, rows, data, bits, signs, buckets, grad, out, 2, 4)
+    np.testing.assert_array_equal(grad, [1 + 1, 2, 3])
+    with pytest.raises(ValueError, match="structure row is out of range"):
+        train_projection(indptr, rows + 1, data, bits, signs, buckets, weight, out, 2, 4)
+    with pytest.raises(ValueError, match="bit or a weight index is out of range"):
+        train_projection(indptr, rows, data, bits + 2, signs, buckets, weight, out, 2, 4)
+    with pytest.raises(ValueError, match="bit or a weight index is out of range"):
+        train_projection_grad(indptr, rows, data, bits, signs, buckets + 2, grad, out, 2, 4)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        train_projection(indptr, rows, data, bits, signs, buckets, weight, out[:1], 2, 4)
+    with pytest.raises(ValueError, match="indptr does not span"):
+        train_projection(indptr[:2], rows, data, bits, signs, buckets, weight, out[:1], 2, 4)
+    with pytest.raises(TypeError, match="items of 8 bytes"):
+        wide = data.astype(np.float64)
+        train_projection(indptr, rows, wide, bits, signs, buckets, weight, out, 2, 4)
