@@ -181,14 +181,66 @@ class RowAdam:
             layer.batch_rows = None  # applied: never twice
 
 
+class DenseAdam:
+    """``torch.optim.Adam`` with its defaults (no weight decay, no AMSGrad),
+    the same operations in the same order as its single-tensor path, which
+    it takes for CPU tensors: the same numbers.
+
+    Written out because ``torch.optim`` costs a short fit dearly: the first
+    optimiser of a process imports ``torch._dynamo`` (1.4 s, more than a
+    whole default fit on SMS spam), and the wrappers of each step cost
+    about 50 us of a 1 ms step on TREC (``benchmarks/SPEED.md``, "Training
+    steps").
+    """
+
+    def __init__(self, param_groups, betas=(0.9, 0.999), eps=1e-8):
+        self.groups = [(list(group["params"]), group["lr"]) for group in param_groups]
+        self.betas, self.eps = betas, eps
+        # Per parameter: (step count as float32, as torch keeps it; first
+        # moment; second moment), made at its first gradient.
+        self.state = {}
+
+    def zero_grad(self):
+        for params, _ in self.groups:
+            for param in params:
+                param.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        for params, lr in self.groups:
+            for param in params:
+                grad = param.grad
+                if grad is None:
+                    continue
+                if param not in self.state:
+                    self.state[param] = (
+                        torch.zeros((), dtype=torch.float32),
+                        torch.zeros_like(param, memory_format=torch.preserve_format),
+                        torch.zeros_like(param, memory_format=torch.preserve_format),
+                    )
+                step_t, exp_avg, exp_avg_sq = self.state[param]
+                step_t += 1
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                step = step_t.item()
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                step_size = lr / bias_correction1
+                bias_correction2_sqrt = bias_correction2**0.5
+                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+                param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
 def _row_sparse_layers(modules):
     return [m for module in modules for m in module.modules() if hasattr(m, "batch_rows")]
 
 
 def _optimizers(modules, learning_rate):
-    """Adam for dense parameters, SparseAdam for those with sparse gradients,
-    :class:`RowAdam` for layers that update the rows a batch used; a
-    sub-module's ``lr_scale`` attribute multiplies its learning rate."""
+    """Adam (:class:`DenseAdam`) for dense parameters, SparseAdam for those
+    with sparse gradients, :class:`RowAdam` for layers that update the rows
+    a batch used; a sub-module's ``lr_scale`` attribute multiplies its
+    learning rate."""
     groups = {}  # (sparse, scale) -> parameters
     for module in modules:
         sparse_ids = {id(p) for p in sparse_parameters(module)}
@@ -205,8 +257,10 @@ def _optimizers(modules, learning_rate):
             if is_sparse == sparse
         ]
         if param_groups:
-            optimizer = torch.optim.SparseAdam if sparse else torch.optim.Adam
-            optimizers.append(optimizer(param_groups, lr=learning_rate))
+            if sparse:
+                optimizers.append(torch.optim.SparseAdam(param_groups, lr=learning_rate))
+            else:
+                optimizers.append(DenseAdam(param_groups))
     layers = _row_sparse_layers(modules)
     if layers:
         optimizers.append(RowAdam(layers, learning_rate))

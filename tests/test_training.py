@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sklearn_pnet._torch_common import to_tensor
 from sklearn_pnet._torch_pnet import SparseLinear
-from sklearn_pnet._training import RowAdam, _all_finite, training_threads
+from sklearn_pnet._training import DenseAdam, RowAdam, _all_finite, training_threads
 
 
 def test_row_adam_updates_the_rows_used_as_sparse_adam_does():
@@ -68,3 +68,38 @@ def test_all_finite_checks_every_entry_even_when_the_sum_overflows():
     assert not _all_finite(torch.tensor([1.0, float("nan")]))
     assert not _all_finite(torch.tensor([1.0, float("inf"), -float("inf")]))
     assert not _all_finite(torch.tensor([3e38, float("inf")]))
+
+
+def test_dense_adam_is_torchs_adam_to_the_bit():
+    # Two groups at different learning rates (as a projection's lr_scale
+    # makes), and a parameter left without a gradient in some steps: torch
+    # skips it and does not count the step, and so must DenseAdam.
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(6, 5), torch.nn.Linear(5, 3), torch.nn.Linear(6, 3)]
+    twins = [torch.nn.Linear(6, 5), torch.nn.Linear(5, 3), torch.nn.Linear(6, 3)]
+    for twin, layer in zip(twins, layers):
+        twin.load_state_dict(layer.state_dict())
+
+    def groups(modules):
+        return [
+            {"params": [*modules[0].parameters(), *modules[1].parameters()], "lr": 0.001},
+            {"params": list(modules[2].parameters()), "lr": 0.03},
+        ]
+
+    start = [p.detach().clone() for layer in layers for p in layer.parameters()]
+    ours = DenseAdam(groups(layers))
+    theirs = torch.optim.Adam(groups(twins), lr=0.001)
+    x, y = torch.randn(20, 6), torch.randn(20, 3)
+    for step in range(12):
+        for modules, optimizer in ((layers, ours), (twins, theirs)):
+            optimizer.zero_grad()
+            out = modules[1](torch.relu(modules[0](x)))
+            if step % 3 == 0:
+                out = out + modules[2](x)
+            F.mse_loss(out, y).backward()
+            optimizer.step()
+    for layer, twin in zip(layers, twins):
+        for p, q in zip(layer.parameters(), twin.parameters()):
+            assert torch.equal(p, q)
+    moved = [p for layer in layers for p in layer.parameters()]
+    assert all(not torch.equal(p, p0) for p, p0 in zip(moved, start))
