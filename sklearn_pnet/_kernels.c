@@ -4,7 +4,8 @@
  * dominates a prediction on text (sklearn_pnet._inference.hashed_projection).
  * train_projection / train_projection_grad: the same projection while its
  * shared weights train, and their gradient (sklearn_pnet._torch_pnet).
- * column_std: the scale of the straight-through gradient.
+ * column_std, straight_through_grad: the straight-through gradient of the
+ * projection's bits and its scale.
  * It computes exactly what the numpy path computes, in the same order and
  * precision, so the bits are identical whichever runs:
  *
@@ -257,8 +258,8 @@ parse_training(PyObject *args, Training *t, int dense_writable)
  * read (a pass over a whole cached structure would cost more than a
  * batch): one out of range stops the loops with bad = 1, and the caller
  * raises. */
-#define ENTRY_IN_RANGE(t, bit, bucket)                                                \
-    ((bit) >= 0 && (bit) < (t).n_bits && (bucket) >= 0 && (bucket) < (t).n_weights)
+#define ENTRY_IN_RANGE(bit, bucket)                                                   \
+    ((bit) >= 0 && (bit) < n_bits && (bucket) >= 0 && (bucket) < n_weights)
 
 static PyObject *
 training_result(Training *t, int bad)
@@ -289,12 +290,14 @@ train_projection(PyObject *self, PyObject *args)
         release_training(&t);
         return NULL;
     }
-    const int64_t *indptr = t.indptr.buf, *rows = t.rows.buf;
-    const float *data = t.data.buf, *weight = t.weight.buf;
-    const int32_t *bits = t.bits.buf, *buckets = t.buckets.buf;
-    const int8_t *signs = t.signs.buf;
-    float *out = t.dense.buf;
-    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits;
+    /* restrict: the output aliases no input, so the loops need not reload
+     * a non-zero's value or the weights after each addition. */
+    const int64_t *restrict indptr = t.indptr.buf, *restrict rows = t.rows.buf;
+    const float *restrict data = t.data.buf, *restrict weight = t.weight.buf;
+    const int32_t *restrict bits = t.bits.buf, *restrict buckets = t.buckets.buf;
+    const int8_t *restrict signs = t.signs.buf;
+    float *restrict out = t.dense.buf;
+    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits, n_weights = t.n_weights;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
     memset(out, 0, (size_t)t.dense.len);
@@ -302,13 +305,14 @@ train_projection(PyObject *self, PyObject *args)
         float *row = out + i * n_bits;
         for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
             const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
+            const float x = data[k];
             for (Py_ssize_t s = 0; s < n_slots; s++) {
                 const int32_t bit = bits[first + s], bucket = buckets[first + s];
-                if (!ENTRY_IN_RANGE(t, bit, bucket)) {
+                if (!ENTRY_IN_RANGE(bit, bucket)) {
                     bad = 1;
                     break;
                 }
-                const float signed_x = data[k] * (float)signs[first + s];
+                const float signed_x = x * (float)signs[first + s];
                 row[bit] += signed_x * weight[bucket];
             }
         }
@@ -335,12 +339,12 @@ train_projection_grad(PyObject *self, PyObject *args)
         release_training(&t);
         return NULL;
     }
-    const int64_t *indptr = t.indptr.buf, *rows = t.rows.buf;
-    const float *data = t.data.buf, *grad_out = t.dense.buf;
-    const int32_t *bits = t.bits.buf, *buckets = t.buckets.buf;
-    const int8_t *signs = t.signs.buf;
-    float *grad_weight = t.weight.buf;
-    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits;
+    const int64_t *restrict indptr = t.indptr.buf, *restrict rows = t.rows.buf;
+    const float *restrict data = t.data.buf, *restrict grad_out = t.dense.buf;
+    const int32_t *restrict bits = t.bits.buf, *restrict buckets = t.buckets.buf;
+    const int8_t *restrict signs = t.signs.buf;
+    float *restrict grad_weight = t.weight.buf;
+    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits, n_weights = t.n_weights;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
     memset(grad_weight, 0, (size_t)t.weight.len);
@@ -348,13 +352,14 @@ train_projection_grad(PyObject *self, PyObject *args)
         const float *row = grad_out + i * n_bits;
         for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
             const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
+            const float x = data[k];
             for (Py_ssize_t s = 0; s < n_slots; s++) {
                 const int32_t bit = bits[first + s], bucket = buckets[first + s];
-                if (!ENTRY_IN_RANGE(t, bit, bucket)) {
+                if (!ENTRY_IN_RANGE(bit, bucket)) {
                     bad = 1;
                     break;
                 }
-                const float signed_x = data[k] * (float)signs[first + s];
+                const float signed_x = x * (float)signs[first + s];
                 grad_weight[bucket] += row[bit] * signed_x;
             }
         }
@@ -428,6 +433,55 @@ done:
     return result;
 }
 
+/* straight_through_grad(z, scale, grad, out, n_rows, n_cols)
+ *
+ * out = grad * (|z / scale| <= 1) / scale, scale broadcast over the rows
+ * (all float32, C order): the straight-through gradient of
+ * sklearn_pnet._torch_pnet.straight_through_bits, each operation rounded
+ * as torch's elementwise kernels round it, in one pass instead of five.
+ */
+static PyObject *
+straight_through_grad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_z, b_scale, b_grad, b_out;
+    Py_ssize_t n_rows, n_cols;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nn", &b_z, &b_scale, &b_grad, &b_out, &n_rows,
+                          &n_cols)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t size = (Py_ssize_t)sizeof(float) * n_rows * n_cols;
+    if (check_buffer(&b_z, "z", 4, 4) || check_buffer(&b_scale, "scale", 4, 4) ||
+        check_buffer(&b_grad, "grad", 4, 4) || check_buffer(&b_out, "out", 4, 4)) {
+        goto done;
+    }
+    if (n_rows < 0 || n_cols <= 0 || b_z.len != size || b_grad.len != size || b_out.len != size ||
+        b_scale.len != (Py_ssize_t)sizeof(float) * n_cols) {
+        PyErr_SetString(PyExc_ValueError, "z, grad and out are not n_rows x n_cols");
+        goto done;
+    }
+    const float *restrict z = b_z.buf, *restrict scale = b_scale.buf, *restrict grad = b_grad.buf;
+    float *restrict out = b_out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        for (Py_ssize_t j = 0; j < n_cols; j++) {
+            const Py_ssize_t k = i * n_cols + j;
+            const float inside = fabsf(z[k] / scale[j]) <= 1.0f ? 1.0f : 0.0f;
+            out[k] = grad[k] * inside / scale[j];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&b_z);
+    PyBuffer_Release(&b_scale);
+    PyBuffer_Release(&b_grad);
+    PyBuffer_Release(&b_out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -438,6 +492,9 @@ static PyMethodDef methods[] = {
     {"train_projection_grad", train_projection_grad, METH_VARARGS,
      "train_projection_grad(indptr, rows, data, bits, signs, buckets, grad_weight, grad_out, "
      "n_slots, n_bits)\n\nThe gradient of train_projection with respect to weight."},
+    {"straight_through_grad", straight_through_grad, METH_VARARGS,
+     "straight_through_grad(z, scale, grad, out, n_rows, n_cols)\n\n"
+     "The straight-through gradient grad * (|z / scale| <= 1) / scale."},
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"
      "Each column's population standard deviation, as torch's CPU std(dim=0)."},

@@ -23,9 +23,14 @@ from ._torch_common import to_tensor
 
 try:  # built at install time (setup.py); without them, torch computes
     # the same numbers in the same order, more slowly.
-    from ._kernels import column_std, train_projection, train_projection_grad
+    from ._kernels import (
+        column_std,
+        straight_through_grad,
+        train_projection,
+        train_projection_grad,
+    )
 except ImportError:
-    column_std = train_projection = train_projection_grad = None
+    column_std = straight_through_grad = train_projection = train_projection_grad = None
 
 # The shared weights of a trained projection start at 1 and must move by
 # about as much, in few steps when data are small: they learn this many
@@ -310,6 +315,21 @@ class _CompiledProjection(torch.autograd.Function):
         return grad_weight, None
 
 
+def _kernel_ready(z, scale, grad):
+    """Whether the compiled straight-through gradient takes these tensors
+    as they are: float32 on the CPU, ``z`` a contiguous matrix, ``scale``
+    one contiguous row."""
+    tensors = (z, scale, grad)
+    return (
+        all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+        and z.dim() == 2
+        and z.is_contiguous()
+        and scale.is_contiguous()
+        and grad.shape == z.shape
+        and scale.shape == (1, z.shape[1])
+    )
+
+
 class _StraightThroughBits(torch.autograd.Function):
     """Autograd of :func:`straight_through_bits` in one node.
 
@@ -329,6 +349,11 @@ class _StraightThroughBits(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         z, scale = ctx.saved_tensors
+        if straight_through_grad is not None and _kernel_ready(z, scale, grad):
+            grad = grad.contiguous()
+            out = torch.empty_like(grad)
+            straight_through_grad(z.numpy(), scale.numpy(), grad.numpy(), out.numpy(), *z.shape)
+            return out, None
         inside = (z / scale).abs() <= 1.0
         # A product with the mask: four times faster than torch.where on
         # the CPU, and the same values (a zero may come out as -0.0).

@@ -79,3 +79,24 @@ def test_gradient_is_autograds_through_the_clamp():
     (out * upstream).sum().backward()
     assert torch.equal(out, bits.detach())
     assert torch.equal(fused.grad, reference.grad)
+
+
+def test_compiled_gradient_is_the_torch_one_to_the_bit(monkeypatch):
+    from sklearn_pnet import _torch_pnet
+
+    if _torch_pnet.straight_through_grad is None:
+        pytest.skip("the compiled kernel is not built")
+    generator = torch.Generator().manual_seed(2)
+    z = torch.randn(64, 33, generator=generator) * 5
+    z[:, 3] = 0.5  # a constant bit: scale 1
+    upstream = torch.randn(64, 33, generator=generator)
+    grads = []
+    for compiled in (True, False):
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_torch_pnet, "straight_through_grad", None)
+            leaf = z.clone().requires_grad_()
+            straight_through_bits(leaf).backward(upstream)
+            grads.append(leaf.grad)
+    assert (grads[0] == 0).any() and (grads[0] != 0).any()
+    assert torch.equal(grads[0].view(torch.int32), grads[1].view(torch.int32))
