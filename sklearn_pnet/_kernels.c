@@ -254,17 +254,63 @@ parse_training(PyObject *args, Training *t, int dense_writable)
     return 0;
 }
 
-/* The bits and weight indices of the structure are checked as they are
- * read (a pass over a whole cached structure would cost more than a
- * batch): one out of range stops the loops with bad = 1, and the caller
- * raises. */
-#define ENTRY_IN_RANGE(bit, bucket)                                                   \
-    ((bit) >= 0 && (bit) < n_bits && (bucket) >= 0 && (bucket) < n_weights)
-
+/* The loop of both training kernels: for the non-zeros k of batch row i in
+ * order (r = rows[k], the structure row of its column) and their slots s
+ * in order, each product rounded to float32 before it is added:
+ *
+ *   projection: dense[i, bits[r, s]] += (data[k] * signs[r, s]) * weight[buckets[r, s]]
+ *   gradient:   weight[buckets[r, s]] += dense[i, bits[r, s]] * (data[k] * signs[r, s])
+ *
+ * the order of the torch expression the projection replaces
+ * (zeros.index_add(0, flat, (data * signs) * weight[buckets])) and of
+ * autograd's gradient through it (index_add's gradient gathered, times the
+ * signed data, added into the weights by index_select's backward). The
+ * written buffer starts from zero. The bits and weight indices are checked
+ * as they are read (a pass over a whole cached structure would cost more
+ * than a batch): one out of range stops the loops, and the caller raises.
+ */
 static PyObject *
-training_result(Training *t, int bad)
+run_training_kernel(PyObject *args, int gradient)
 {
-    release_training(t);
+    Training t;
+    if (parse_training(args, &t, !gradient)) {
+        release_training(&t);
+        return NULL;
+    }
+    /* restrict: the written buffer aliases no input, so the loop need not
+     * reload a non-zero's value or the weights after each addition. */
+    const int64_t *restrict indptr = t.indptr.buf, *restrict rows = t.rows.buf;
+    const float *restrict data = t.data.buf;
+    const int32_t *restrict bits = t.bits.buf, *restrict buckets = t.buckets.buf;
+    const int8_t *restrict signs = t.signs.buf;
+    float *restrict weight = t.weight.buf, *restrict dense = t.dense.buf;
+    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits, n_weights = t.n_weights;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(gradient ? (void *)weight : (void *)dense, 0,
+           (size_t)(gradient ? t.weight.len : t.dense.len));
+    for (Py_ssize_t i = 0; i < t.n_batch && !bad; i++) {
+        float *row = dense + i * n_bits;
+        for (int64_t k = indptr[i]; k < indptr[i + 1] && !bad; k++) {
+            const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
+            const float x = data[k];
+            for (Py_ssize_t s = 0; s < n_slots; s++) {
+                const int32_t bit = bits[first + s], bucket = buckets[first + s];
+                if (bit < 0 || bit >= n_bits || bucket < 0 || bucket >= n_weights) {
+                    bad = 1;
+                    break;
+                }
+                const float signed_x = x * (float)signs[first + s];
+                if (gradient) {
+                    weight[bucket] += row[bit] * signed_x;
+                } else {
+                    row[bit] += signed_x * weight[bucket];
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_training(&t);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "a bit or a weight index is out of range");
         return NULL;
@@ -275,97 +321,26 @@ training_result(Training *t, int bad)
 /* train_projection(indptr, rows, data, bits, signs, buckets, weight, out,
  *                  n_slots, n_bits)
  *
- * out[i, bits[r, s]] += (data[k] * signs[r, s]) * weight[buckets[r, s]]
- * for the non-zeros k of batch row i in order (r = rows[k]) and their
- * slots in order, from zero: each product rounded to float32, then added,
- * in the order of the torch expression it replaces
- * (``zeros.index_add(0, flat, (data * signs) * weight[buckets])``).
+ * The trained projection of a CSR batch into out (n_batch x n_bits).
  */
 static PyObject *
 train_projection(PyObject *self, PyObject *args)
 {
     (void)self;
-    Training t;
-    if (parse_training(args, &t, 1)) {
-        release_training(&t);
-        return NULL;
-    }
-    /* restrict: the output aliases no input, so the loops need not reload
-     * a non-zero's value or the weights after each addition. */
-    const int64_t *restrict indptr = t.indptr.buf, *restrict rows = t.rows.buf;
-    const float *restrict data = t.data.buf, *restrict weight = t.weight.buf;
-    const int32_t *restrict bits = t.bits.buf, *restrict buckets = t.buckets.buf;
-    const int8_t *restrict signs = t.signs.buf;
-    float *restrict out = t.dense.buf;
-    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits, n_weights = t.n_weights;
-    int bad = 0;
-    Py_BEGIN_ALLOW_THREADS
-    memset(out, 0, (size_t)t.dense.len);
-    for (Py_ssize_t i = 0; i < t.n_batch && !bad; i++) {
-        float *row = out + i * n_bits;
-        for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
-            const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
-            const float x = data[k];
-            for (Py_ssize_t s = 0; s < n_slots; s++) {
-                const int32_t bit = bits[first + s], bucket = buckets[first + s];
-                if (!ENTRY_IN_RANGE(bit, bucket)) {
-                    bad = 1;
-                    break;
-                }
-                const float signed_x = x * (float)signs[first + s];
-                row[bit] += signed_x * weight[bucket];
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS
-    return training_result(&t, bad);
+    return run_training_kernel(args, 0);
 }
 
 /* train_projection_grad(indptr, rows, data, bits, signs, buckets,
  *                       grad_weight, grad_out, n_slots, n_bits)
  *
- * The gradient of train_projection's output with respect to weight:
- * grad_weight[buckets[r, s]] += grad_out[i, bits[r, s]] * (data[k] *
- * signs[r, s]), from zero, in the same order, as autograd computes it
- * through the torch expression (index_add's gradient gathered, times the
- * signed data, added into the weights by index_select's backward).
+ * The gradient of train_projection's output with respect to weight, from
+ * the gradient of that output.
  */
 static PyObject *
 train_projection_grad(PyObject *self, PyObject *args)
 {
     (void)self;
-    Training t;
-    if (parse_training(args, &t, 0)) {
-        release_training(&t);
-        return NULL;
-    }
-    const int64_t *restrict indptr = t.indptr.buf, *restrict rows = t.rows.buf;
-    const float *restrict data = t.data.buf, *restrict grad_out = t.dense.buf;
-    const int32_t *restrict bits = t.bits.buf, *restrict buckets = t.buckets.buf;
-    const int8_t *restrict signs = t.signs.buf;
-    float *restrict grad_weight = t.weight.buf;
-    const Py_ssize_t n_slots = t.n_slots, n_bits = t.n_bits, n_weights = t.n_weights;
-    int bad = 0;
-    Py_BEGIN_ALLOW_THREADS
-    memset(grad_weight, 0, (size_t)t.weight.len);
-    for (Py_ssize_t i = 0; i < t.n_batch && !bad; i++) {
-        const float *row = grad_out + i * n_bits;
-        for (int64_t k = indptr[i]; k < indptr[i + 1]; k++) {
-            const Py_ssize_t first = (Py_ssize_t)rows[k] * n_slots;
-            const float x = data[k];
-            for (Py_ssize_t s = 0; s < n_slots; s++) {
-                const int32_t bit = bits[first + s], bucket = buckets[first + s];
-                if (!ENTRY_IN_RANGE(bit, bucket)) {
-                    bad = 1;
-                    break;
-                }
-                const float signed_x = x * (float)signs[first + s];
-                grad_weight[bucket] += row[bit] * signed_x;
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS
-    return training_result(&t, bad);
+    return run_training_kernel(args, 1);
 }
 
 /* column_std(z, out, n_rows, n_cols)

@@ -162,51 +162,29 @@ class HashedProjection(nn.Module):
     def _structure_of(self, features):
         """The structure of ``features``: from the cache if it has them all,
         else hashed now."""
-        cached = self._cached_rows(features)
-        if cached is not None:
-            return cached
+        if self._cached_structure is not None:
+            row_of, structure = self._cached_structure
+            rows = row_of[features]
+            if len(rows) == 0 or rows.min() >= 0:
+                return _select_rows(structure, rows)
         return self._structure(features)
 
-    def _cached_rows(self, columns):
-        """The cached structure's rows of ``columns`` (one row per entry,
-        repeats included), or None if the cache does not hold them all."""
-        if self._cached_structure is None:
-            return None
-        row_of, structure = self._cached_structure
-        rows = row_of[columns]
-        if len(rows) and rows.min() < 0:
-            return None
-        rows = torch.from_numpy(rows).to(self.weight.device)
-        # index_select: several times faster than indexing with a tensor.
-        bits, signs, buckets = (None if t is None else t.index_select(0, rows) for t in structure)
-        return None if bits is None else bits.long(), signs.to(torch.float32), buckets.long()
-
-    def _nonzero_structure(self, X):
-        """``(bits, signs, buckets)`` of each non-zero of CSR ``X``, each
-        ``(nnz, n_slots)``: gathered from the cache by column when it holds
-        them (no renumbering of the batch), else hashed for the columns
-        present."""
-        cached = self._cached_rows(X.indices)
-        if cached is not None:
-            return cached
-        features, X_present = present_columns(X)
-        columns = torch.from_numpy(X_present.indices).to(self.weight.device)
-        return tuple(t[columns] for t in self._structure(features))
-
-    def _kernel_batch(self, X):
-        """The arguments of the compiled kernels for CSR batch ``X``: its
-        arrays, the structure row of each non-zero, and the structure (the
-        cache, or that of the columns present, hashed now)."""
-        rows = None
+    def _batch_structure(self, X):
+        """``(structure, rows)`` for CSR batch ``X``: a structure and the
+        row of it that each non-zero of ``X`` uses. The cache when it holds
+        every column of ``X`` (the batch is not renumbered), else the
+        structure of the columns present, hashed now."""
         if self._cached_structure is not None:
             row_of, structure = self._cached_structure
             rows = row_of[X.indices]
-            if len(rows) and rows.min() < 0:
-                rows = None
-        if rows is None:
-            features, X_present = present_columns(X)
-            structure = self._structure(features)
-            rows = X_present.indices.astype(np.int64)
+            if len(rows) == 0 or rows.min() >= 0:
+                return structure, rows
+        features, X_present = present_columns(X)
+        return self._structure(features), X_present.indices.astype(np.int64)
+
+    def _kernel_batch(self, X):
+        """The arguments of the compiled kernels for CSR batch ``X``."""
+        structure, rows = self._batch_structure(X)
         bits, signs, buckets = (t.cpu().numpy() for t in structure)
         return _KernelBatch(
             indptr=X.indptr.astype(np.int64),
@@ -254,13 +232,23 @@ class HashedProjection(nn.Module):
             Z = _CompiledProjection.apply(self.weight, self._kernel_batch(X))
         else:
             # O(nnz * n_slots): each non-zero adds itself to its slots' bits.
-            bits, signs, buckets = self._nonzero_structure(X)
+            structure, structure_rows = self._batch_structure(X)
+            bits, signs, buckets = _select_rows(structure, structure_rows)
             weights = self.weight.index_select(0, buckets.ravel()).view(buckets.shape)
             values = data[:, None] * signs * weights
-            flat = torch.from_numpy(rows).to(device)[:, None] * self.n_bits + bits
+            flat = torch.from_numpy(rows).to(device)[:, None] * self.n_bits + bits.long()
             Z = torch.zeros(X.shape[0] * self.n_bits, device=device)
             Z = Z.index_add(0, flat.ravel(), values.ravel()).view(X.shape[0], self.n_bits)
         return Z - self.threshold
+
+
+def _select_rows(structure, rows):
+    """Rows ``rows`` (numpy) of the tensors of a structure, as the torch
+    expressions use them: signs float32, weight indices int64.
+    ``index_select``: several times faster than indexing with a tensor."""
+    rows = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(structure[1].device)
+    bits, signs, buckets = (None if t is None else t.index_select(0, rows) for t in structure)
+    return bits, signs.to(torch.float32), buckets.long()
 
 
 @dataclass(frozen=True)
