@@ -6,8 +6,11 @@
  * shared weights train, and their gradient (sklearn_pnet._torch_pnet).
  * column_std, straight_through_grad: the straight-through gradient of the
  * projection's bits and its scale.
- * It computes exactly what the numpy path computes, in the same order and
- * precision, so the bits are identical whichever runs:
+ *
+ * Each computes exactly what the code it replaces computes, in the same
+ * order and precision: the training kernels what torch computes (see each
+ * one), project_csr what the numpy path of prediction computes, so the bits
+ * are identical whichever runs:
  *
  *     Z[i, bits[f, s]] += (float)x_ij * values[f, s]   (float32, f = column j)
  *
@@ -16,7 +19,8 @@
  * Contraction into fused multiply-adds would round differently from numpy,
  * hence FP_CONTRACT OFF here and -ffp-contract=off in setup.py (GCC ignores
  * the pragma). The module uses the buffer protocol only: no numpy headers
- * at build time. If it cannot be built, prediction uses numpy.
+ * at build time. If it cannot be built, prediction uses numpy and training
+ * torch, with the same results.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

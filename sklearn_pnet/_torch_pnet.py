@@ -159,14 +159,20 @@ class HashedProjection(nn.Module):
         self._cached_structure = (row_of, structure)
         return True
 
+    def _cache_rows(self, columns):
+        """The cached structure's row of each of ``columns``, or None when
+        the cache is not there or lacks one of them."""
+        if self._cached_structure is None:
+            return None
+        rows = self._cached_structure[0][columns]
+        return rows if len(rows) == 0 or rows.min() >= 0 else None
+
     def _structure_of(self, features):
         """The structure of ``features``: from the cache if it has them all,
         else hashed now."""
-        if self._cached_structure is not None:
-            row_of, structure = self._cached_structure
-            rows = row_of[features]
-            if len(rows) == 0 or rows.min() >= 0:
-                return _select_rows(structure, rows)
+        rows = self._cache_rows(features)
+        if rows is not None:
+            return _select_rows(self._cached_structure[1], rows)
         return self._structure(features)
 
     def _batch_structure(self, X):
@@ -174,11 +180,9 @@ class HashedProjection(nn.Module):
         row of it that each non-zero of ``X`` uses. The cache when it holds
         every column of ``X`` (the batch is not renumbered), else the
         structure of the columns present, hashed now."""
-        if self._cached_structure is not None:
-            row_of, structure = self._cached_structure
-            rows = row_of[X.indices]
-            if len(rows) == 0 or rows.min() >= 0:
-                return structure, rows
+        rows = self._cache_rows(X.indices)
+        if rows is not None:
+            return self._cached_structure[1], rows
         features, X_present = present_columns(X)
         return self._structure(features), X_present.indices.astype(np.int64)
 
