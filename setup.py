@@ -1,9 +1,10 @@
-"""Build the optional compiled prediction kernel (``sklearn_pnet._kernels``).
+"""Build the optional compiled kernels (``sklearn_pnet._kernels``).
 
-Everything else about the package is in ``pyproject.toml``. The kernel
-speeds up the sparse projection at prediction; when no C compiler is
-available the build goes on without it (``optional=True``) and prediction
-runs the numpy path, with identical results.
+Everything else about the package is in ``pyproject.toml``. The kernels
+speed up the sparse projection at prediction and the trained projection's
+steps in training; when no C compiler is available the build goes on
+without them (``optional=True``): prediction runs the numpy path and
+training the torch expressions, with identical results.
 """
 
 import sys

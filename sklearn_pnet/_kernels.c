@@ -481,7 +481,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_kernels", "Compiled prediction kernels of sklearn-pnet.", -1,
+    PyModuleDef_HEAD_INIT, "_kernels", "Compiled kernels of sklearn-pnet (prediction and training).", -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
