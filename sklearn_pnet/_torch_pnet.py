@@ -219,6 +219,10 @@ class HashedProjection(nn.Module):
             P = self._rows(self._dense_structure, X.shape[1])
             return to_tensor(X, device) @ P - self.threshold
         X = sp.csr_matrix(X)
+        if self.n_slots is not None and train_projection is not None and device.type == "cpu":
+            # The compiled kernels take the CSR arrays as they are.
+            Z = _CompiledProjection.apply(self.weight, self._kernel_batch(X))
+            return Z - self.threshold
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         data = torch.from_numpy(np.asarray(X.data, dtype=np.float32)).to(device)
         if self.n_slots is None:
@@ -232,8 +236,6 @@ class HashedProjection(nn.Module):
             ).to(device)
             structure = self._structure_of(features)
             Z = torch.sparse.mm(X_present, self._rows(structure, len(features)))
-        elif train_projection is not None and device.type == "cpu":
-            Z = _CompiledProjection.apply(self.weight, self._kernel_batch(X))
         else:
             # O(nnz * n_slots): each non-zero adds itself to its slots' bits.
             structure, structure_rows = self._batch_structure(X)
