@@ -12,7 +12,10 @@ unsigned 64-bit integers modulo 2**64, so the values are identical on every
 platform. The C version of everything in this module is
 ``sklearn_pnet/export/c/pnet_hash.c``: the file that every C export compiles
 and that DEVICE.md shows (``tests/test_export_c.py`` checks both against
-these functions).
+these functions). When the package's kernels are built, the structure
+of a sparse projection is computed by that very C file
+(``sklearn_pnet._kernels.sparse_structure``), and these functions remain the
+definition it is tested against.
 
 The dense projection takes 64 signs from each hash, so building the block
 for ``u`` features and ``n_bits`` bits costs ``u * ceil(n_bits / 64)``
@@ -22,6 +25,14 @@ hashes, not ``u * n_bits``.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+
+try:
+    # The same values from the C hash that exported models compile: the
+    # numpy code below makes several passes over (features x slots) uint64
+    # arrays, most of an uncached prediction's time at 128 slots.
+    from ._kernels import sparse_structure as _compiled_sparse_structure
+except ImportError:  # built without a C compiler: numpy computes them
+    _compiled_sparse_structure = None
 
 STREAM_DENSE = 1
 STREAM_SPARSE = 2
@@ -194,6 +205,8 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None, n_feat
         Index of the shared weight of each entry (None without weights).
     """
     features = np.asarray(features)
+    if n_slots is not None and _compiled_sparse_structure is not None:
+        return _compiled_structure(seed, features, n_bits, n_slots, n_weights, n_features)
     if n_slots is None:
         bits, signs, n_cols = None, dense_signs(seed, features, n_bits), n_bits
     else:
@@ -205,6 +218,30 @@ def projection_structure(seed, features, n_bits, n_slots, n_weights=None, n_feat
         hashes = pair_hashes(seed, STREAM_PROJECTION_WEIGHT, features, n_cols)
         buckets = fast_range(hashes, n_weights)
     return bits, signs, buckets
+
+
+def _compiled_structure(seed, features, n_bits, n_slots, n_weights, n_features):
+    """:func:`projection_structure` of a sparse projection, by the kernel."""
+    features = np.ascontiguousarray(features, dtype=np.int64).ravel()
+    shape = (len(features), n_slots)
+    bits, signs = np.empty(shape, dtype=np.int64), np.empty(shape, dtype=np.float32)
+    buckets = None if n_weights is None else np.empty(shape, dtype=np.int64)
+    _compiled_sparse_structure(
+        features,
+        bits,
+        signs,
+        bytearray() if buckets is None else buckets,
+        int(seed),
+        int(n_bits),
+        int(n_slots),
+        0 if n_weights is None else int(n_weights),
+        1 if n_features is None else int(n_features),
+    )
+    return (
+        bits.astype(np.intp, copy=False),
+        signs,
+        None if buckets is None else buckets.astype(np.intp, copy=False),
+    )
 
 
 def projection_entries(n_features, n_bits, n_slots):

@@ -21,9 +21,9 @@ from ._hashing import hashed_buckets, projection_structure
 from ._storage import ClusteredArray, matmul, take
 
 try:  # built at install time (setup.py); without a C compiler, numpy
-    from ._kernels import project_csr
+    from ._kernels import project_csr, sparse_entries
 except ImportError:  # does the same sums in the same order
-    project_csr = None
+    project_csr = sparse_entries = None
 
 # Entries of a computed matrix (a projection's or a hashed layer's rows)
 # formed at once: 2 MB of float64, plus the hashing's temporaries.
@@ -75,11 +75,39 @@ def projection_entries(seed, features, n_bits, n_slots, weights, n_features):
     """Bits (None when dense) and values of the projection rows of
     ``features``: hashed signs, times the shared weights if trained."""
     n_weights = None if weights is None else weights.shape[0]
+    if n_slots is not None and sparse_entries is not None:
+        # The same entries in one compiled pass, a sixth of the memory: the
+        # weights decoded once, then each slot's sign times its weight.
+        decoded = None if weights is None else np.asarray(weights)
+        if decoded is None or decoded.dtype in (np.float32, np.float16):
+            return _compiled_entries(seed, features, n_bits, n_slots, decoded, n_features)
     bits, values, buckets = projection_structure(
         seed, features, n_bits, n_slots, n_weights, n_features
     )
     if weights is not None:
         values = values * take(weights, buckets)
+    return bits, values
+
+
+def _compiled_entries(seed, features, n_bits, n_slots, weights, n_features):
+    """:func:`projection_entries` of a sparse projection by the kernel, from
+    the weights decoded to float16 or float32 (None: a ±1 projection)."""
+    features = np.ascontiguousarray(features, dtype=np.int64).ravel()
+    shape = (len(features), n_slots)
+    bits = np.empty(shape, dtype=np.uint16 if n_bits <= 2**16 else np.int32)
+    values = np.empty(shape, dtype=np.float32)
+    weights = np.zeros(0, np.float32) if weights is None else weights.astype(np.float32)
+    sparse_entries(
+        features,
+        weights,
+        bits,
+        values,
+        int(seed),
+        int(n_bits),
+        int(n_slots),
+        len(weights),
+        int(n_features),
+    )
     return bits, values
 
 

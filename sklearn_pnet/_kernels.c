@@ -6,6 +6,11 @@
  * shared weights train, and their gradient (sklearn_pnet._torch_pnet).
  * column_std, straight_through_grad: the straight-through gradient of the
  * projection's bits and its scale.
+ * sparse_structure, sparse_entries: the hashed bits, signs and weight
+ * indices of a sparse projection's rows (sklearn_pnet._hashing.
+ * projection_structure), or its bits and signed weights for a prediction
+ * (sklearn_pnet._inference.projection_entries), with the very hash
+ * functions that exported C models compile (export/c/pnet_hash.c).
  *
  * Each computes exactly what the code it replaces computes, in the same
  * order and precision: the training kernels what torch computes (see each
@@ -28,6 +33,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "export/c/pnet_hash.c"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
@@ -461,6 +468,181 @@ done:
     return result;
 }
 
+/* sparse_structure(features, bits, signs, buckets, seed, n_bits, n_slots,
+ *                  n_weights, n_features)
+ *
+ * For each feature j of features (int64, >= 0) and slot r < n_slots, as
+ * _hashing.projection_structure computes them: bits (int64) the slot's bit,
+ * signs (float32) its sign, and, when n_weights > 0, buckets (int64) the
+ * index of its trained weight (unshared, j * n_slots + r, when the
+ * n_features * n_slots entries do not outnumber the weights). Integer
+ * arithmetic only: the values are those of the numpy code on any platform.
+ */
+static PyObject *
+sparse_structure(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_features, b_bits, b_signs, b_buckets;
+    unsigned long long seed;
+    Py_ssize_t n_bits, n_slots, n_weights, n_features;
+    if (!PyArg_ParseTuple(args, "y*w*w*w*Knnnn", &b_features, &b_bits, &b_signs, &b_buckets,
+                          &seed, &n_bits, &n_slots, &n_weights, &n_features)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t n_rows = b_features.len / 8;
+    const Py_ssize_t n_entries = n_rows * n_slots;
+    if (check_buffer(&b_features, "features", 8, 8) || check_buffer(&b_bits, "bits", 8, 8) ||
+        check_buffer(&b_signs, "signs", 4, 4) ||
+        (n_weights > 0 && check_buffer(&b_buckets, "buckets", 8, 8))) {
+        goto done;
+    }
+    if (seed > 0xFFFFFFFFULL || n_bits < 1 || n_bits > 0xFFFFFFFFLL || n_slots < 1 ||
+        n_weights < 0 || n_weights > 0xFFFFFFFFLL || n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "seed, n_bits, n_slots, n_weights or n_features out of range");
+        goto done;
+    }
+    if (b_bits.len != 8 * n_entries || b_signs.len != 4 * n_entries ||
+        (n_weights > 0 && b_buckets.len != 8 * n_entries)) {
+        PyErr_SetString(PyExc_ValueError, "the outputs are not len(features) x n_slots");
+        goto done;
+    }
+    const int64_t *features = b_features.buf;
+    int64_t *bits = b_bits.buf, *buckets = b_buckets.buf;
+    float *signs = b_signs.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        const int64_t j = features[i];
+        /* Past n_features, an unshared weight index would be past the
+         * weights (and past 32 bits); no caller passes such a feature. */
+        if (j < 0 || (n_weights > 0 && j >= n_features)) {
+            bad = 1;
+            break;
+        }
+        const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
+        const uint64_t weight_key =
+            n_weights > 0 ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j)
+                          : 0;
+        for (Py_ssize_t r = 0; r < n_slots; r++) {
+            const Py_ssize_t k = i * n_slots + r;
+            const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
+            bits[k] = pnet_fast_range(h, (uint32_t)n_bits);
+            signs[k] = (h & 1u) ? 1.0f : -1.0f;
+            if (n_weights > 0) {
+                buckets[k] = pnet_bucket_keyed(weight_key, (uint64_t)j, (uint64_t)r,
+                                               (uint64_t)n_slots, (uint64_t)n_features,
+                                               (uint32_t)n_weights);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a feature index is negative, or past n_features");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&b_features);
+    PyBuffer_Release(&b_bits);
+    PyBuffer_Release(&b_signs);
+    PyBuffer_Release(&b_buckets);
+    return result;
+}
+
+/* sparse_entries(features, weights, bits, values, seed, n_bits, n_slots,
+ *                n_weights, n_features)
+ *
+ * What prediction needs of the same rows, without the intermediate arrays:
+ * bits (uint16, or int32 beyond 65,536 bits) and values (float32), each
+ * slot's value being its sign times weights[bucket] (weights: the n_weights
+ * trained weights, decoded to float32), or the sign alone when n_weights is
+ * 0. A sign times a weight is exact, so the values are those of
+ * _inference.projection_entries.
+ */
+static PyObject *
+sparse_entries(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_features, b_weights, b_bits, b_values;
+    unsigned long long seed;
+    Py_ssize_t n_bits, n_slots, n_weights, n_features;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*Knnnn", &b_features, &b_weights, &b_bits, &b_values,
+                          &seed, &n_bits, &n_slots, &n_weights, &n_features)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t n_rows = b_features.len / 8;
+    const Py_ssize_t n_entries = n_rows * n_slots;
+    const int narrow = n_bits <= 65536;
+    if (check_buffer(&b_features, "features", 8, 8) ||
+        check_buffer(&b_bits, "bits", narrow ? 2 : 4, narrow ? 2 : 4) ||
+        check_buffer(&b_values, "values", 4, 4) ||
+        (n_weights > 0 && check_buffer(&b_weights, "weights", 4, 4))) {
+        goto done;
+    }
+    if (seed > 0xFFFFFFFFULL || n_bits < 1 || n_bits > 0xFFFFFFFFLL || n_slots < 1 ||
+        n_weights < 0 || n_weights > 0xFFFFFFFFLL || n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "seed, n_bits, n_slots, n_weights or n_features out of range");
+        goto done;
+    }
+    if (b_bits.len != b_bits.itemsize * n_entries || b_values.len != 4 * n_entries ||
+        b_weights.len != 4 * n_weights) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the outputs are not len(features) x n_slots, or weights not n_weights");
+        goto done;
+    }
+    const int64_t *features = b_features.buf;
+    const float *weights = b_weights.buf;
+    float *values = b_values.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
+        const int64_t j = features[i];
+        /* Past n_features, an unshared weight index would be past the
+         * weights (and past 32 bits); no caller passes such a feature. */
+        if (j < 0 || (n_weights > 0 && j >= n_features)) {
+            bad = 1;
+            break;
+        }
+        const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
+        const uint64_t weight_key =
+            n_weights > 0 ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j)
+                          : 0;
+        for (Py_ssize_t r = 0; r < n_slots && !bad; r++) {
+            const Py_ssize_t k = i * n_slots + r;
+            const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
+            const uint32_t bit = pnet_fast_range(h, (uint32_t)n_bits);
+            if (narrow) {
+                ((uint16_t *)b_bits.buf)[k] = (uint16_t)bit;
+            } else {
+                ((int32_t *)b_bits.buf)[k] = (int32_t)bit;
+            }
+            float value = 1.0f;
+            if (n_weights > 0) {
+                value = weights[pnet_bucket_keyed(weight_key, (uint64_t)j, (uint64_t)r,
+                                                  (uint64_t)n_slots, (uint64_t)n_features,
+                                                  (uint32_t)n_weights)];
+            }
+            values[k] = (h & 1u) ? value : -value;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a feature index is negative, or past n_features");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&b_features);
+    PyBuffer_Release(&b_weights);
+    PyBuffer_Release(&b_bits);
+    PyBuffer_Release(&b_values);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -477,6 +659,12 @@ static PyMethodDef methods[] = {
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"
      "Each column's population standard deviation, as torch's CPU std(dim=0)."},
+    {"sparse_structure", sparse_structure, METH_VARARGS,
+     "sparse_structure(features, bits, signs, buckets, seed, n_bits, n_slots, n_weights, "
+     "n_features)\n\nThe hashed bits, signs and weight indices of a sparse projection's rows."},
+    {"sparse_entries", sparse_entries, METH_VARARGS,
+     "sparse_entries(features, weights, bits, values, seed, n_bits, n_slots, n_weights, "
+     "n_features)\n\nThe bits and signed weights of a sparse projection's rows."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sklearn_pnet import LSHProjector, ProjectionNetClassifier, _inference, _lsh_projector
+from sklearn_pnet import LSHProjector, ProjectionNetClassifier, _hashing, _inference, _lsh_projector
 from sklearn_pnet._storage import encode
 
 N_FEATURES, N_BITS, N_SLOTS = 500, 64, 8
@@ -168,4 +168,96 @@ def test_kernel_rejects_a_table_of_another_length():
     with pytest.raises(ValueError, match="256 values"):
         _inference.project_csr(
             X.indptr, X.indices, X.data, bits, codes, out, N_SLOTS, N_BITS, table[:10]
+        )
+
+
+def _without_hash_kernels(patch):
+    """Remove the hash kernels within a monkeypatch context: numpy hashes."""
+    patch.setattr(_hashing, "_compiled_sparse_structure", None)
+    patch.setattr(_inference, "sparse_entries", None)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1])
+@pytest.mark.parametrize("n_bits", [3, 256, 1024, 70_000])
+@pytest.mark.parametrize("n_weights", [None, 1000, "unshared"])
+def test_hash_kernel_gives_numpy_structure(seed, n_bits, n_weights, monkeypatch):
+    """Bits, signs and weight indices of a sparse projection's rows, from
+    the C hash, equal numpy's (shared and unshared weights; a +-1
+    projection, with a feature index beyond 2**32)."""
+    n_features, n_slots = 3000, 24
+    if n_weights == "unshared":
+        n_weights = n_features * n_slots
+    features = np.array([0, 1, 5, 2999, 17, 17] + ([2**33 + 1] if n_weights is None else []))
+    compiled = _hashing.projection_structure(seed, features, n_bits, n_slots, n_weights, n_features)
+    with monkeypatch.context() as patch:
+        _without_hash_kernels(patch)
+        expected = _hashing.projection_structure(
+            seed, features, n_bits, n_slots, n_weights, n_features
+        )
+    for got, want in zip(compiled, expected):
+        if want is None:
+            assert got is None
+        else:
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "dtype,n_clusters",
+    [("float32", None), ("float16", None), ("int8", None), ("float32", 8), (None, None)],
+)
+@pytest.mark.parametrize("n_bits", [256, 70_000])
+def test_hash_kernel_gives_numpy_entries(dtype, n_clusters, n_bits, monkeypatch):
+    """The signed weights of each slot, from every stored form of the
+    weights (None: the random projection), equal numpy's to the bit."""
+    weights = None
+    if dtype is not None:
+        values = np.random.RandomState(0).randn(5000).astype(dtype)
+        values[:3] = (0.0, -0.0, 1e-30)  # signed zeros and a tiny weight stay as they are
+        weights = encode(values, dtype, n_clusters)
+    features = np.arange(0, 40_000, 37)
+    bits, values = _inference.projection_entries(9, features, n_bits, 16, weights, 40_000)
+    with monkeypatch.context() as patch:
+        _without_hash_kernels(patch)
+        want_bits, want_values = _inference.projection_entries(
+            9, features, n_bits, 16, weights, 40_000
+        )
+    np.testing.assert_array_equal(bits, want_bits)
+    assert values.dtype == want_values.dtype == np.float32
+    np.testing.assert_array_equal(values.view(np.uint32), want_values.view(np.uint32))
+
+
+def test_hash_kernels_check_their_arguments():
+    features = np.array([1, 2], np.int64)
+    bits, signs = np.empty((2, 4), np.int64), np.empty((2, 4), np.float32)
+    buckets = np.empty((2, 4), np.int64)
+    for wrong in (-1, 100):
+        with pytest.raises(ValueError, match="negative, or past n_features"):
+            _hashing._compiled_sparse_structure(
+                np.array([1, wrong], np.int64), bits, signs, buckets, 0, 8, 4, 10, 100
+            )
+    with pytest.raises(ValueError, match="out of range"):
+        _hashing._compiled_sparse_structure(features, bits, signs, buckets, 2**32, 8, 4, 10, 100)
+    with pytest.raises(ValueError, match="n_slots"):
+        _hashing._compiled_sparse_structure(features, bits, signs, buckets, 0, 8, 3, 10, 100)
+    entry_bits, values = np.empty((2, 4), np.uint16), np.empty((2, 4), np.float32)
+    with pytest.raises(ValueError, match="past n_features"):
+        _inference.sparse_entries(
+            np.array([1, 100], np.int64),
+            np.zeros(10, np.float32),
+            entry_bits,
+            values,
+            0,
+            8,
+            4,
+            10,
+            100,
+        )
+    with pytest.raises(ValueError, match="weights not n_weights"):
+        _inference.sparse_entries(
+            features, np.zeros(9, np.float32), entry_bits, values, 0, 8, 4, 10, 100
+        )
+    with pytest.raises(TypeError, match="bits"):
+        _inference.sparse_entries(
+            features, np.zeros(10, np.float32), signs, values, 0, 8, 4, 10, 100
         )
