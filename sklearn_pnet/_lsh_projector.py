@@ -48,9 +48,11 @@ MAX_N_BITS = 2**16
 # one-row one. It is not part of the model:
 # never pickled, dropped with the projector, and not kept for projections
 # of more than STRUCTURE_CACHE_ENTRIES slots (a 2**20-column
-# HashingVectorizer), which hash the features present at each call. Kept
-# outside the instance because scikit-learn forbids transform to change
-# an estimator's __dict__.
+# HashingVectorizer), which hash the features present at each call; those
+# keep their shared weights decoded to float32 instead (4 bytes a weight),
+# since decoding 622,592 k-means codes took ten times a one-row prediction's
+# projection. Kept outside the instance because scikit-learn forbids
+# transform to change an estimator's __dict__.
 STRUCTURE_CACHE_ENTRIES = 2**23
 _structures = weakref.WeakKeyDictionary()
 
@@ -341,27 +343,33 @@ class LSHProjector(
         # Fitted state only: ``n_bits`` may have been set to another value
         # since fit, and the hashes must agree with the thresholds.
         n_bits = len(self.threshold_)
-        return hashed_projection(
-            X, self.seed_, n_bits, self.n_slots_, self.weights_, self._structure(n_bits)
-        )
+        structure, weights = self._structure(n_bits)
+        return hashed_projection(X, self.seed_, n_bits, self.n_slots_, weights, structure)
 
     def _structure(self, n_bits):
-        """The cached structure of this fitted sparse projection (see
-        ``STRUCTURE_CACHE_ENTRIES``), or None."""
+        """``(structure, weights)``: the cached structure of this fitted
+        sparse projection and its weights, or, where no structure is kept
+        (see ``STRUCTURE_CACHE_ENTRIES``), None and the weights decoded to
+        float32 (the same values as every stored form gives)."""
         n_features, n_slots = self.n_features_in_, self.n_slots_
-        if n_slots is None or n_features * n_slots > STRUCTURE_CACHE_ENTRIES:
-            return None
+        cache = n_slots is not None and n_features * n_slots <= STRUCTURE_CACHE_ENTRIES
+        if not cache and (self.weights_ is None or isinstance(self.weights_, np.ndarray)):
+            return None, self.weights_
         # The key is the fitted state the hashes depend on; a refit makes new
         # weights, and holding them keeps their id from being reused.
-        key = (self.seed_, n_bits, n_slots, n_features)
+        key = (self.seed_, n_bits, n_slots, n_features, cache)
         cached = _structures.get(self)
         if cached is not None and cached[0] == key and cached[1] is self.weights_:
             return cached[2]
-        structure = projection_entries_of_all(
-            self.seed_, n_features, n_bits, n_slots, self.weights_
-        )
-        _structures[self] = (key, self.weights_, structure)
-        return structure
+        if cache:
+            kept = (
+                projection_entries_of_all(self.seed_, n_features, n_bits, n_slots, self.weights_),
+                self.weights_,
+            )
+        else:
+            kept = None, np.asarray(self.weights_, dtype=np.float32)
+        _structures[self] = (key, self.weights_, kept)
+        return kept
 
     def _threshold(self, Z):
         return (Z > self.threshold_).astype(self.dtype_, copy=False)

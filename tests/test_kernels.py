@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from sklearn_pnet import LSHProjector, ProjectionNetClassifier, _hashing, _inference, _lsh_projector
-from sklearn_pnet._storage import encode
+from sklearn_pnet._storage import ClusteredArray, encode
 
 N_FEATURES, N_BITS, N_SLOTS = 500, 64, 8
 
@@ -261,3 +261,41 @@ def test_hash_kernels_check_their_arguments():
         _inference.sparse_entries(
             features, np.zeros(10, np.float32), signs, values, 0, 8, 4, 10, 100
         )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_uncached_projection_decodes_its_weights_once(monkeypatch):
+    """Where the structure is too large to keep, the k-means weights are
+    decoded once, never pickled, decoded afresh after a refit, and predict
+    as the numpy hashing of the compact weights does."""
+    monkeypatch.setattr(_lsh_projector, "STRUCTURE_CACHE_ENTRIES", 0)
+    X = sp.random(60, N_FEATURES, density=0.05, format="csr", random_state=0)
+    y = np.arange(60) % 3
+    model = ProjectionNetClassifier(
+        n_bits=N_BITS, n_weights=3000, weight_clusters=8, max_iter=2, random_state=0
+    ).fit(X, y)
+    before = pickle.dumps(model)
+    decodes = []  # of the projection's weights (the student's are decoded too)
+    original = ClusteredArray.__array__
+
+    def counted(weights, *args, **kwargs):
+        decodes.append(weights is model.projector_.weights_)
+        return original(weights, *args, **kwargs)
+
+    monkeypatch.setattr(ClusteredArray, "__array__", counted)
+    probabilities = model.predict_proba(X)
+    for i in range(4):
+        model.predict(X[i : i + 1])
+    assert sum(decodes) == 1
+    assert pickle.dumps(model) == before
+    with monkeypatch.context() as patch:
+        _without_hash_kernels(patch)
+        patch.setattr(
+            _lsh_projector.LSHProjector, "_structure", lambda self, n: (None, self.weights_)
+        )
+        np.testing.assert_array_equal(model.predict_proba(X), probabilities)
+
+    model.set_params(random_state=1).fit(X, y)
+    decodes.clear()
+    model.predict(X)
+    assert sum(decodes) == 1
