@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer
@@ -59,6 +59,18 @@ VECTORIZERS = {
     # nothing fitted: a stateless step costs the pipeline no bytes.
     "hashing-sublinear": lambda: make_pipeline(
         HashingVectorizer(n_features=2**20, alternate_sign=False, norm=None),
+        FunctionTransformer(np.log1p),
+        Normalizer(),
+    ),
+    # The same with idf weights (TfidfTransformer keeps one per column, 8 MB
+    # at 2**20: not compact; it measures what idf is worth) and with word
+    # bigrams (stateless, more columns sharing the same weights).
+    "hashing-tfidf": lambda: make_pipeline(
+        HashingVectorizer(n_features=2**20, alternate_sign=False, norm=None),
+        TfidfTransformer(sublinear_tf=True),
+    ),
+    "hashing-sublinear-bigrams": lambda: make_pipeline(
+        HashingVectorizer(n_features=2**20, alternate_sign=False, norm=None, ngram_range=(1, 2)),
         FunctionTransformer(np.log1p),
         Normalizer(),
     ),

@@ -1,0 +1,194 @@
+"""What linear models reach on the compact 20 Newsgroups pipelines' features.
+
+Issue #16 asks the fully compact pipeline (``HashingVectorizer`` ->
+``ProjectionNetClassifier``) for 82% test accuracy within 128 KiB and 85%
+within 256 KiB. This script measures, on the "latest" validation split only
+(``validation.py``; the test split is not read), what linear models reach
+on the same hashed words, and what a compact linear model would weigh::
+
+    python benchmarks/linear_ceiling.py --data-dir ../shared/data
+
+One line per model:
+
+- ``LinearSVC`` on the 2**20 hashed columns: sublinear counts (the 128 KiB
+  target's features), with idf weights, with word bigrams;
+- the same words folded into ``B`` signed buckets (a random hash, as
+  ``HashingVectorizer(n_features=B)`` would), idf of the buckets, and a
+  ``LinearSVC`` whose ``B x 20`` coefficients are then stored as 8 or 16
+  k-means values (3 or 4 bits each: ``B * 20 * 3 / 8`` bytes at 8 values),
+  or a ``LogisticRegression``;
+- at ``B = 16,384``, one linear layer trained by torch for 40 epochs
+  (batches of 200) with Adam or SGD (momentum 0.9), cross-entropy or the
+  multi-class hinge: whether the optimiser or the loss makes the gap
+  between a network's linear layer and liblinear's solution.
+
+VALIDATION.md ("Accuracy per byte: the linear ceiling") lists what it gave.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import KMeans
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import datasets
+from benchmarks.validation import latest_split
+
+N_COLUMNS = 2**20
+
+
+def sublinear_counts(documents, ngram_range=(1, 1)):
+    """log1p of hashed word counts, before any normalisation."""
+    vectorizer = HashingVectorizer(
+        n_features=N_COLUMNS, alternate_sign=False, norm=None, ngram_range=ngram_range
+    )
+    counts = vectorizer.transform(documents).astype(np.float64)
+    counts.data = np.log1p(counts.data)
+    return counts
+
+
+def idf_of(X):
+    """scikit-learn's smoothed idf of each column of ``X``."""
+    df = np.bincount(X.indices, minlength=X.shape[1])
+    return np.log((1 + X.shape[0]) / (1 + df)) + 1
+
+
+def scaled(X, idf):
+    return normalize(X @ sp.diags(idf)) if idf is not None else normalize(X)
+
+
+def svc_accuracy(X_fit, y_fit, X_val, y_val):
+    return LinearSVC().fit(X_fit, y_fit).score(X_val, y_val)
+
+
+def quantized_accuracy(model, X_val, y_val, n_values):
+    """Accuracy of ``model`` with its coefficients replaced by their nearest
+    of ``n_values`` k-means values (the model is restored)."""
+    coef = model.coef_.copy()
+    kmeans = KMeans(n_values, n_init=1, random_state=0).fit(coef.reshape(-1, 1))
+    model.coef_ = kmeans.cluster_centers_[kmeans.labels_].reshape(coef.shape)
+    accuracy = model.score(X_val, y_val)
+    model.coef_ = coef
+    return accuracy
+
+
+def bucket_matrix(n_buckets, seed=0):
+    """The (2**20, n_buckets) matrix folding each column into one bucket with
+    a random sign."""
+    rng = np.random.default_rng(seed)
+    bucket = rng.integers(0, n_buckets, N_COLUMNS)
+    sign = rng.choice([-1.0, 1.0], N_COLUMNS)
+    return sp.csr_matrix((sign, (np.arange(N_COLUMNS), bucket)), shape=(N_COLUMNS, n_buckets))
+
+
+def torch_linear_accuracies(X_fit, y_fit, X_val, y_val, solver, loss, epochs=40):
+    """Validation accuracy every 10 epochs of one linear layer trained by
+    torch (weights and bias from zero, batches of 200, one thread)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    n_classes = int(y_fit.max()) + 1
+    weight = torch.zeros(X_fit.shape[1], n_classes, requires_grad=True)
+    bias = torch.zeros(n_classes, requires_grad=True)
+    if solver == "adam":
+        optimizer = torch.optim.Adam([weight, bias], lr=0.001)
+    else:
+        optimizer = torch.optim.SGD([weight, bias], lr=1.0, momentum=0.9)
+    loss_function = F.multi_margin_loss if loss == "hinge" else F.cross_entropy
+    X_fit, X_val = (
+        X_fit.tocsr().astype(np.float32),
+        torch.tensor(X_val.toarray(), dtype=torch.float32),
+    )
+    y_fit_t, y_val_t = torch.tensor(y_fit), torch.tensor(y_val)
+    rng, accuracies = np.random.default_rng(0), []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(X_fit.shape[0])
+        for start in range(0, len(order), 200):
+            batch = order[start : start + 200]
+            logits = torch.tensor(X_fit[batch].toarray()) @ weight + bias
+            optimizer.zero_grad()
+            loss_function(logits, y_fit_t[batch]).backward()
+            optimizer.step()
+        if epoch % 10 == 0:
+            with torch.no_grad():
+                predicted = (X_val @ weight + bias).argmax(1)
+            accuracies.append(f"{epoch}: {(predicted == y_val_t).float().mean().item():.4f}")
+    return ", ".join(accuracies)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch runs")
+    args = parser.parse_args(argv)
+    data = datasets.load("20news", args.data_dir)
+    docs_fit, docs_val, y_fit, y_val = latest_split(data)
+    classes, y_fit = np.unique(y_fit, return_inverse=True)
+    y_val = np.searchsorted(classes, y_val)
+    counts_fit, counts_val = sublinear_counts(docs_fit), sublinear_counts(docs_val)
+    idf = idf_of(counts_fit)
+
+    def report(name, accuracy):
+        print(f"{name}: {accuracy if isinstance(accuracy, str) else f'{accuracy:.4f}'}", flush=True)
+
+    with threadpool_limits(1):
+        report(
+            "LinearSVC, 2**20 columns, sublinear",
+            svc_accuracy(scaled(counts_fit, None), y_fit, scaled(counts_val, None), y_val),
+        )
+        report(
+            "LinearSVC, 2**20 columns, sublinear, idf",
+            svc_accuracy(scaled(counts_fit, idf), y_fit, scaled(counts_val, idf), y_val),
+        )
+        bigrams_fit = sublinear_counts(docs_fit, (1, 2))
+        bigrams_val = sublinear_counts(docs_val, (1, 2))
+        report(
+            "LinearSVC, 2**20 columns, sublinear, word bigrams",
+            svc_accuracy(scaled(bigrams_fit, None), y_fit, scaled(bigrams_val, None), y_val),
+        )
+        for n_buckets in (15_000, 16_384, 30_000):
+            fold = bucket_matrix(n_buckets)
+            buckets_fit, buckets_val = counts_fit @ fold, counts_val @ fold
+            bucket_idf = idf_of(buckets_fit)
+            X_fit, X_val = scaled(buckets_fit, bucket_idf), scaled(buckets_val, bucket_idf)
+            svc = LinearSVC().fit(X_fit, y_fit)
+            bytes_at_3_bits = n_buckets * len(classes) * 3 // 8
+            report(
+                f"B={n_buckets:,} buckets, idf, LinearSVC float / 16 values / 8 values "
+                f"({bytes_at_3_bits:,} bytes of coefficients at 3 bits)",
+                f"{svc.score(X_val, y_val):.4f} / {quantized_accuracy(svc, X_val, y_val, 16):.4f}"
+                f" / {quantized_accuracy(svc, X_val, y_val, 8):.4f}",
+            )
+            report(
+                f"B={n_buckets:,} buckets, idf, LogisticRegression(C=100)",
+                LogisticRegression(C=100, max_iter=1000).fit(X_fit, y_fit).score(X_val, y_val),
+            )
+            if n_buckets == 16_384 and not args.no_torch:
+                for solver, loss in [
+                    ("adam", "ce"),
+                    ("sgd", "ce"),
+                    ("adam", "hinge"),
+                    ("sgd", "hinge"),
+                ]:
+                    report(
+                        f"B=16,384 buckets, idf, torch linear layer, {solver}, {loss}",
+                        torch_linear_accuracies(X_fit, y_fit, X_val, y_val, solver, loss),
+                    )
+
+
+if __name__ == "__main__":
+    main()
