@@ -10,7 +10,9 @@ bytes, paid in prediction time. This script measures that price on the
 test documents, one thread, against ``LinearSVC`` on the same hashed
 features. The cost of a prediction does not depend on what was learnt, so
 the ProjectionNet pipelines are fitted for one epoch of the student alone:
-the layout of the target, not its accuracy. Prints one line per pipeline.
+the layout of the target, not its accuracy. Prints one line per pipeline:
+batch rows/s (best of 5 calls on the whole test set) and one-document
+latency (median of 1,000 calls), each also as a ratio to ``LinearSVC``'s.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -34,6 +36,7 @@ if __package__ in (None, ""):
 
 from benchmarks import datasets
 from benchmarks.measure import best_rows_per_second
+from benchmarks.speed import N_LATENCY_CALLS, one_row_latency
 from benchmarks.targets import NEWSGROUPS_256_KIB
 from sklearn_pnet import ProjectionNetClassifier
 
@@ -57,15 +60,19 @@ def pipelines(slots=(16, 128), **layout):
     return models
 
 
-def rows_per_second(models, X_train, y_train, X_test):
-    """``{name: predict rows/s}`` on ``X_test``, one thread, best of 5."""
+def rows_per_second(models, X_train, y_train, X_test, n_latency_calls=N_LATENCY_CALLS):
+    """``{name: (predict rows/s, one-row seconds)}`` on ``X_test``, one
+    thread."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch, on purpose
         for model in models.values():
             model.fit(X_train, y_train)
     with threadpool_limits(1):
         return {
-            name: best_rows_per_second(model.predict, X_test, len(X_test), repeats=5)[0]
+            name: (
+                best_rows_per_second(model.predict, X_test, len(X_test), repeats=5)[0],
+                one_row_latency(model.predict, X_test, n_latency_calls),
+            )
             for name, model in models.items()
         }
 
@@ -76,8 +83,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     news = datasets.load("20news", args.data_dir)
     rates = rows_per_second(pipelines(), news.X_train, news.y_train, news.X_test)
-    for name, rate in rates.items():
-        print(f"{name}: {rate:,.0f} rows/s = {rate / rates['LinearSVC']:.2f}x LinearSVC")
+    peer_rate, peer_latency = rates["LinearSVC"]
+    for name, (rate, latency) in rates.items():
+        print(
+            f"{name}: {rate:,.0f} rows/s = {rate / peer_rate:.2f}x LinearSVC; "
+            f"one document {1000 * latency:.3f} ms = {latency / peer_latency:.2f}x LinearSVC's"
+        )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
+from sklearn.utils.validation import _num_samples
 
 if __package__ in (None, ""):
     # Run as a script (python benchmarks/speed.py): import the benchmarks
@@ -93,7 +94,7 @@ def parse_args(argv=None):
 
 def one_row_latency(predict, X, n_calls=N_LATENCY_CALLS):
     """Median seconds of ``predict`` on one row, over ``n_calls`` rows."""
-    rows = [X[i : i + 1] for i in np.arange(n_calls) % X.shape[0]]
+    rows = [X[i : i + 1] for i in np.arange(n_calls) % _num_samples(X)]
     times = []
     for row in rows:
         start = time.perf_counter()
