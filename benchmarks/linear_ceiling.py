@@ -20,7 +20,11 @@ One line per model:
 - at ``B = 16,384``, one linear layer trained by torch for 40 epochs
   (batches of 200) with Adam or SGD (momentum 0.9), cross-entropy or the
   multi-class hinge: whether the optimiser or the loss makes the gap
-  between a network's linear layer and liblinear's solution.
+  between a network's linear layer and liblinear's solution;
+- with ``--bits``, the 128 KiB layout of ``targets.py`` fitted on the same
+  split, and liblinear's heads (``LinearSVC``, ``LogisticRegression``) refitted
+  on its 512 bits in place of its student: whether the student's solver
+  is what the bits lack.
 
 VALIDATION.md ("Accuracy per byte: the linear ceiling") lists what it gave.
 """
@@ -130,10 +134,41 @@ def torch_linear_accuracies(X_fit, y_fit, X_val, y_val, solver, loss, epochs=40)
     return ", ".join(accuracies)
 
 
+def heads_on_bits(docs_fit, y_fit, docs_val, y_val, report):
+    """The 128 KiB layout's student against liblinear heads on its bits."""
+    import warnings
+
+    from benchmarks.validation import VECTORIZERS
+    from sklearn_pnet import ProjectionNetClassifier
+
+    vectorizer = VECTORIZERS["hashing-sublinear"]()
+    X_fit, X_val = vectorizer.fit_transform(docs_fit), vectorizer.transform(docs_val)
+    model = ProjectionNetClassifier(
+        n_bits=512, n_weights=320_000, early_stopping=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X_fit, y_fit)
+    report("128 KiB layout, its own student", model.score(X_val, y_val))
+    bits_fit = model.projector_.transform(X_fit).astype(np.float64)
+    bits_val = model.projector_.transform(X_val).astype(np.float64)
+    for C in (0.01, 0.1, 1.0):
+        head = LinearSVC(C=C).fit(bits_fit, y_fit)
+        report(
+            f"128 KiB layout's bits, LinearSVC(C={C}) (training accuracy "
+            f"{head.score(bits_fit, y_fit):.4f})",
+            head.score(bits_val, y_val),
+        )
+    for C in (0.1, 1.0, 10.0):
+        head = LogisticRegression(C=C, max_iter=2000).fit(bits_fit, y_fit)
+        report(f"128 KiB layout's bits, LogisticRegression(C={C})", head.score(bits_val, y_val))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch runs")
+    parser.add_argument("--bits", action="store_true", help="liblinear heads on fitted bits")
     args = parser.parse_args(argv)
     data = datasets.load("20news", args.data_dir)
     docs_fit, docs_val, y_fit, y_val = latest_split(data)
@@ -146,6 +181,8 @@ def main(argv=None):
         print(f"{name}: {accuracy if isinstance(accuracy, str) else f'{accuracy:.4f}'}", flush=True)
 
     with threadpool_limits(1):
+        if args.bits:
+            heads_on_bits(docs_fit, y_fit, docs_val, y_val, report)
         report(
             "LinearSVC, 2**20 columns, sublinear",
             svc_accuracy(scaled(counts_fit, None), y_fit, scaled(counts_val, None), y_val),

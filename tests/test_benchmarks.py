@@ -23,6 +23,7 @@ import pytest
 
 from benchmarks import (
     datasets,
+    linear_ceiling,
     measure,
     pipeline_speed,
     report,
@@ -542,3 +543,26 @@ def test_speed_reports_every_system_and_the_numpy_fallback(tmp_path, monkeypatch
     assert ours["predict_rows_per_s_numpy"] > 0 and peer["predict_rows_per_s_numpy"] is None
     report = (tmp_path / "SPEED.md").read_text()
     assert "over each peer" in report and "without the compiled kernel" in report
+
+
+def test_linear_ceiling_folds_quantizes_and_trains_linear_models():
+    import scipy.sparse as sp
+    from sklearn.svm import LinearSVC
+
+    fold = linear_ceiling.bucket_matrix(100)
+    assert fold.shape == (2**20, 100)
+    assert fold.nnz == 2**20 and set(np.unique(fold.data)) == {-1.0, 1.0}
+    rng = np.random.default_rng(0)
+    rows, columns = np.repeat(np.arange(120), 5), rng.integers(0, 2**20, 600)
+    X = sp.csr_matrix((np.ones(600), (rows, columns)), shape=(120, 2**20)) @ fold
+    y = np.asarray(X[:, :3].sum(axis=1) > 0).ravel().astype(int) + rng.integers(0, 2, 120) * 2
+    idf = linear_ceiling.idf_of(X)
+    assert idf.shape == (100,) and (idf >= 1).all()
+    X = linear_ceiling.scaled(X, idf)
+    model = LinearSVC().fit(X, y)
+    coef = model.coef_.copy()
+    quantized = linear_ceiling.quantized_accuracy(model, X, y, 2)
+    assert 0 <= quantized <= 1
+    np.testing.assert_array_equal(model.coef_, coef)  # restored
+    curve = linear_ceiling.torch_linear_accuracies(X, y, X, y, "sgd", "hinge", epochs=20)
+    assert curve.startswith("10: ") and ", 20: " in curve
