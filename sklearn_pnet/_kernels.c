@@ -477,81 +477,8 @@ done:
  * index of its trained weight (unshared, j * n_slots + r, when the
  * n_features * n_slots entries do not outnumber the weights). Integer
  * arithmetic only: the values are those of the numpy code on any platform.
- */
-static PyObject *
-sparse_structure(PyObject *self, PyObject *args)
-{
-    (void)self;
-    Py_buffer b_features, b_bits, b_signs, b_buckets;
-    unsigned long long seed;
-    Py_ssize_t n_bits, n_slots, n_weights, n_features;
-    if (!PyArg_ParseTuple(args, "y*w*w*w*Knnnn", &b_features, &b_bits, &b_signs, &b_buckets,
-                          &seed, &n_bits, &n_slots, &n_weights, &n_features)) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    const Py_ssize_t n_rows = b_features.len / 8;
-    const Py_ssize_t n_entries = n_rows * n_slots;
-    if (check_buffer(&b_features, "features", 8, 8) || check_buffer(&b_bits, "bits", 8, 8) ||
-        check_buffer(&b_signs, "signs", 4, 4) ||
-        (n_weights > 0 && check_buffer(&b_buckets, "buckets", 8, 8))) {
-        goto done;
-    }
-    if (seed > 0xFFFFFFFFULL || n_bits < 1 || n_bits > 0xFFFFFFFFLL || n_slots < 1 ||
-        n_weights < 0 || n_weights > 0xFFFFFFFFLL || n_features < 1) {
-        PyErr_SetString(PyExc_ValueError, "seed, n_bits, n_slots, n_weights or n_features out of range");
-        goto done;
-    }
-    if (b_bits.len != 8 * n_entries || b_signs.len != 4 * n_entries ||
-        (n_weights > 0 && b_buckets.len != 8 * n_entries)) {
-        PyErr_SetString(PyExc_ValueError, "the outputs are not len(features) x n_slots");
-        goto done;
-    }
-    const int64_t *features = b_features.buf;
-    int64_t *bits = b_bits.buf, *buckets = b_buckets.buf;
-    float *signs = b_signs.buf;
-    int bad = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n_rows; i++) {
-        const int64_t j = features[i];
-        /* Past n_features, an unshared weight index would be past the
-         * weights (and past 32 bits); no caller passes such a feature. */
-        if (j < 0 || (n_weights > 0 && j >= n_features)) {
-            bad = 1;
-            break;
-        }
-        const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
-        const uint64_t weight_key =
-            n_weights > 0 ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j)
-                          : 0;
-        for (Py_ssize_t r = 0; r < n_slots; r++) {
-            const Py_ssize_t k = i * n_slots + r;
-            const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
-            bits[k] = pnet_fast_range(h, (uint32_t)n_bits);
-            signs[k] = (h & 1u) ? 1.0f : -1.0f;
-            if (n_weights > 0) {
-                buckets[k] = pnet_bucket_keyed(weight_key, (uint64_t)j, (uint64_t)r,
-                                               (uint64_t)n_slots, (uint64_t)n_features,
-                                               (uint32_t)n_weights);
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "a feature index is negative, or past n_features");
-        goto done;
-    }
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&b_features);
-    PyBuffer_Release(&b_bits);
-    PyBuffer_Release(&b_signs);
-    PyBuffer_Release(&b_buckets);
-    return result;
-}
-
-/* sparse_entries(features, weights, bits, values, seed, n_bits, n_slots,
+ *
+ * sparse_entries(features, weights, bits, values, seed, n_bits, n_slots,
  *                n_weights, n_features)
  *
  * What prediction needs of the same rows, without the intermediate arrays:
@@ -560,26 +487,34 @@ done:
  * trained weights, decoded to float32), or the sign alone when n_weights is
  * 0. A sign times a weight is exact, so the values are those of
  * _inference.projection_entries.
+ *
+ * Both run hash_slots, which checks the buffers and loops once.
  */
 static PyObject *
-sparse_entries(PyObject *self, PyObject *args)
+hash_slots(PyObject *args, int entries)
 {
-    (void)self;
-    Py_buffer b_features, b_weights, b_bits, b_values;
+    Py_buffer b_features = {0}, b_weights = {0}, b_bits = {0}, b_out = {0}, b_buckets = {0};
     unsigned long long seed;
     Py_ssize_t n_bits, n_slots, n_weights, n_features;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*Knnnn", &b_features, &b_weights, &b_bits, &b_values,
-                          &seed, &n_bits, &n_slots, &n_weights, &n_features)) {
+    const int parsed =
+        entries ? PyArg_ParseTuple(args, "y*y*w*w*Knnnn", &b_features, &b_weights, &b_bits, &b_out,
+                                   &seed, &n_bits, &n_slots, &n_weights, &n_features)
+                : PyArg_ParseTuple(args, "y*w*w*w*Knnnn", &b_features, &b_bits, &b_out, &b_buckets,
+                                   &seed, &n_bits, &n_slots, &n_weights, &n_features);
+    if (!parsed) {
         return NULL;
     }
     PyObject *result = NULL;
     const Py_ssize_t n_rows = b_features.len / 8;
     const Py_ssize_t n_entries = n_rows * n_slots;
-    const int narrow = n_bits <= 65536;
+    /* Bits as the compact structure holds them (entries) or as intp. */
+    const Py_ssize_t bit_size = !entries ? 8 : n_bits <= 65536 ? 2 : 4;
+    const int weighted = n_weights > 0;
     if (check_buffer(&b_features, "features", 8, 8) ||
-        check_buffer(&b_bits, "bits", narrow ? 2 : 4, narrow ? 2 : 4) ||
-        check_buffer(&b_values, "values", 4, 4) ||
-        (n_weights > 0 && check_buffer(&b_weights, "weights", 4, 4))) {
+        check_buffer(&b_bits, "bits", bit_size, bit_size) ||
+        check_buffer(&b_out, entries ? "values" : "signs", 4, 4) ||
+        (weighted && !entries && check_buffer(&b_buckets, "buckets", 8, 8)) ||
+        (weighted && entries && check_buffer(&b_weights, "weights", 4, 4))) {
         goto done;
     }
     if (seed > 0xFFFFFFFFULL || n_bits < 1 || n_bits > 0xFFFFFFFFLL || n_slots < 1 ||
@@ -587,45 +522,50 @@ sparse_entries(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "seed, n_bits, n_slots, n_weights or n_features out of range");
         goto done;
     }
-    if (b_bits.len != b_bits.itemsize * n_entries || b_values.len != 4 * n_entries ||
-        b_weights.len != 4 * n_weights) {
+    if (b_bits.len != bit_size * n_entries || b_out.len != 4 * n_entries ||
+        (weighted && !entries && b_buckets.len != 8 * n_entries) ||
+        (entries && b_weights.len != 4 * n_weights)) {
         PyErr_SetString(PyExc_ValueError,
                         "the outputs are not len(features) x n_slots, or weights not n_weights");
         goto done;
     }
     const int64_t *features = b_features.buf;
     const float *weights = b_weights.buf;
-    float *values = b_values.buf;
+    float *out = b_out.buf;
+    int64_t *buckets = b_buckets.buf;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
         const int64_t j = features[i];
         /* Past n_features, an unshared weight index would be past the
          * weights (and past 32 bits); no caller passes such a feature. */
-        if (j < 0 || (n_weights > 0 && j >= n_features)) {
+        if (j < 0 || (weighted && j >= n_features)) {
             bad = 1;
             break;
         }
         const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
         const uint64_t weight_key =
-            n_weights > 0 ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j)
-                          : 0;
-        for (Py_ssize_t r = 0; r < n_slots && !bad; r++) {
+            weighted ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j) : 0;
+        for (Py_ssize_t r = 0; r < n_slots; r++) {
             const Py_ssize_t k = i * n_slots + r;
             const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
             const uint32_t bit = pnet_fast_range(h, (uint32_t)n_bits);
-            if (narrow) {
+            const uint32_t bucket =
+                weighted ? pnet_bucket_keyed(weight_key, (uint64_t)j, (uint64_t)r, (uint64_t)n_slots,
+                                             (uint64_t)n_features, (uint32_t)n_weights)
+                         : 0;
+            const float magnitude = entries && weighted ? weights[bucket] : 1.0f;
+            out[k] = (h & 1u) ? magnitude : -magnitude;
+            if (bit_size == 2) {
                 ((uint16_t *)b_bits.buf)[k] = (uint16_t)bit;
-            } else {
+            } else if (bit_size == 4) {
                 ((int32_t *)b_bits.buf)[k] = (int32_t)bit;
+            } else {
+                ((int64_t *)b_bits.buf)[k] = bit;
             }
-            float value = 1.0f;
-            if (n_weights > 0) {
-                value = weights[pnet_bucket_keyed(weight_key, (uint64_t)j, (uint64_t)r,
-                                                  (uint64_t)n_slots, (uint64_t)n_features,
-                                                  (uint32_t)n_weights)];
+            if (weighted && !entries) {
+                buckets[k] = bucket;
             }
-            values[k] = (h & 1u) ? value : -value;
         }
     }
     Py_END_ALLOW_THREADS
@@ -639,8 +579,23 @@ done:
     PyBuffer_Release(&b_features);
     PyBuffer_Release(&b_weights);
     PyBuffer_Release(&b_bits);
-    PyBuffer_Release(&b_values);
+    PyBuffer_Release(&b_out);
+    PyBuffer_Release(&b_buckets);
     return result;
+}
+
+static PyObject *
+sparse_structure(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return hash_slots(args, 0);
+}
+
+static PyObject *
+sparse_entries(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return hash_slots(args, 1);
 }
 
 static PyMethodDef methods[] = {
