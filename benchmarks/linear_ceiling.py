@@ -24,7 +24,12 @@ One line per model:
 - with ``--bits``, the 128 KiB layout of ``targets.py`` fitted on the same
   split, and liblinear's heads (``LinearSVC``, ``LogisticRegression``) refitted
   on its 512 bits in place of its student: whether the student's solver
-  is what the bits lack.
+  is what the bits lack;
+- with ``--combined``, the sum of a small ProjectionNet's log-probabilities
+  (512 bits, 60,000 or 130,000 3-bit weights, student alone) and ``a`` times
+  the decision values of the 8-value ``LinearSVC`` on 8,000 or 12,000 buckets,
+  for a few ``a`` (chosen here on the validation split itself, so an upper
+  bound): what a linear path fitted by liblinear beside the bits would give.
 
 VALIDATION.md ("Accuracy per byte: the linear ceiling") lists what it gave.
 """
@@ -164,11 +169,65 @@ def heads_on_bits(docs_fit, y_fit, docs_val, y_val, report):
         report(f"128 KiB layout's bits, LogisticRegression(C={C})", head.score(bits_val, y_val))
 
 
+def quantized_linear_path(counts_fit, y_fit, counts_val, n_buckets, n_values=8):
+    """Decision values on the validation rows of a ``LinearSVC`` fitted on
+    ``n_buckets`` idf-weighted buckets, its coefficients k-means-coded."""
+    fold = bucket_matrix(n_buckets)
+    buckets_fit, buckets_val = counts_fit @ fold, counts_val @ fold
+    idf = idf_of(buckets_fit)
+    svc = LinearSVC().fit(scaled(buckets_fit, idf), y_fit)
+    coef = svc.coef_
+    kmeans = KMeans(n_values, n_init=1, random_state=0).fit(coef.reshape(-1, 1))
+    svc.coef_ = kmeans.cluster_centers_[kmeans.labels_].reshape(coef.shape)
+    return svc.decision_function(scaled(buckets_val, idf))
+
+
+def bits_plus_linear(docs_fit, y_fit, docs_val, y_val, counts, report):
+    """A small ProjectionNet's log-probabilities plus ``a`` times a
+    quantized linear path's decision values."""
+    import warnings
+
+    from benchmarks.validation import VECTORIZERS
+    from sklearn_pnet import ProjectionNetClassifier, model_size_bytes
+
+    paths = {}
+    for n_buckets in (8_000, 12_000):
+        paths[n_buckets] = quantized_linear_path(counts[0], y_fit, counts[1], n_buckets)
+        report(
+            f"linear path alone, {n_buckets:,} buckets, 8 values "
+            f"({n_buckets * 20 * 3 // 8:,} bytes of codes)",
+            float(np.mean(paths[n_buckets].argmax(1) == y_val)),
+        )
+    vectorizer = VECTORIZERS["hashing-sublinear"]()
+    X_fit, X_val = vectorizer.fit_transform(docs_fit), vectorizer.transform(docs_val)
+    for n_weights in (60_000, 130_000):
+        model = ProjectionNetClassifier(
+            n_bits=512, n_weights=n_weights, early_stopping=True, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X_fit, y_fit)
+        log_proba = np.log(np.clip(model.predict_proba(X_val), 1e-12, None))
+        report(
+            f"512 bits, {n_weights:,} weights ({model_size_bytes(model)['total']:,} bytes) alone",
+            float(np.mean(log_proba.argmax(1) == y_val)),
+        )
+        for n_buckets, decision in paths.items():
+            report(
+                f"  + linear path, {n_buckets:,} buckets, a = 1 / 2 / 4 / 8",
+                " / ".join(
+                    f"{np.mean((log_proba + a * decision).argmax(1) == y_val):.4f}"
+                    for a in (1, 2, 4, 8)
+                ),
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch runs")
     parser.add_argument("--bits", action="store_true", help="liblinear heads on fitted bits")
+    parser.add_argument("--combined", action="store_true", help="bits plus a liblinear path")
     args = parser.parse_args(argv)
     data = datasets.load("20news", args.data_dir)
     docs_fit, docs_val, y_fit, y_val = latest_split(data)
@@ -183,6 +242,9 @@ def main(argv=None):
     with threadpool_limits(1):
         if args.bits:
             heads_on_bits(docs_fit, y_fit, docs_val, y_val, report)
+        if args.combined:
+            bits_plus_linear(docs_fit, y_fit, docs_val, y_val, (counts_fit, counts_val), report)
+            return
         report(
             "LinearSVC, 2**20 columns, sublinear",
             svc_accuracy(scaled(counts_fit, None), y_fit, scaled(counts_val, None), y_val),
