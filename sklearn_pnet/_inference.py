@@ -96,7 +96,9 @@ def _compiled_entries(seed, features, n_bits, n_slots, weights, n_features):
     shape = (len(features), n_slots)
     bits = np.empty(shape, dtype=np.uint16 if n_bits <= 2**16 else np.int32)
     values = np.empty(shape, dtype=np.float32)
-    weights = np.zeros(0, np.float32) if weights is None else weights.astype(np.float32)
+    weights = (
+        np.zeros(0, np.float32) if weights is None else np.ascontiguousarray(weights, np.float32)
+    )
     sparse_entries(
         features,
         weights,

@@ -353,22 +353,22 @@ class LSHProjector(
         float32 (the same values as every stored form gives)."""
         n_features, n_slots = self.n_features_in_, self.n_slots_
         cache = n_slots is not None and n_features * n_slots <= STRUCTURE_CACHE_ENTRIES
-        if not cache and (self.weights_ is None or isinstance(self.weights_, np.ndarray)):
-            return None, self.weights_
+        weights = self.weights_
+        plain = weights is None or (isinstance(weights, np.ndarray) and weights.dtype != np.float16)
+        if not cache and plain:
+            return None, weights  # nothing to decode
         # The key is the fitted state the hashes depend on; a refit makes new
         # weights, and holding them keeps their id from being reused.
         key = (self.seed_, n_bits, n_slots, n_features, cache)
         cached = _structures.get(self)
-        if cached is not None and cached[0] == key and cached[1] is self.weights_:
+        if cached is not None and cached[0] == key and cached[1] is weights:
             return cached[2]
         if cache:
-            kept = (
-                projection_entries_of_all(self.seed_, n_features, n_bits, n_slots, self.weights_),
-                self.weights_,
-            )
+            structure = projection_entries_of_all(self.seed_, n_features, n_bits, n_slots, weights)
+            kept = structure, weights
         else:
-            kept = None, np.asarray(self.weights_, dtype=np.float32)
-        _structures[self] = (key, self.weights_, kept)
+            kept = None, np.asarray(weights, dtype=np.float32)
+        _structures[self] = (key, weights, kept)
         return kept
 
     def _threshold(self, Z):

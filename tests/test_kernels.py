@@ -113,7 +113,8 @@ def test_kernel_rejects_a_malformed_matrix(broken):
 
 
 @pytest.mark.parametrize(
-    "dtype,n_clusters", [("float32", None), ("int8", None), ("float16", 4), (None, None)]
+    "dtype,n_clusters",
+    [("float32", None), ("float16", None), ("int8", None), ("float16", 4), (None, None)],
 )
 def test_cached_structure_predicts_as_hashing_does(dtype, n_clusters, monkeypatch):
     """A projector's cached structure gives the bits of a fresh hash, for
