@@ -33,7 +33,12 @@ One line per model:
 - with ``--stacked``, the same sum with ``a`` chosen without the validation
   split: both models fitted on 90% of the fitting part, ``a`` picked on the
   other 10% (stratified, seed 0), then both refitted on the whole fitting
-  part and scored with that ``a``.
+  part and scored with that ``a``;
+- with ``--normalisation``, the 8-value ``LinearSVC`` on the buckets of the
+  pipeline's own input (L2-normalised sublinear counts) with the bucket idf
+  and a second L2 normalisation, with the idf but no second normalisation
+  (so that the idf could be folded into the coefficients), and with neither,
+  at C = 0.3, 1 and 3: what the path's prediction has to compute.
 
 VALIDATION.md ("Accuracy per byte: the linear ceiling") lists what it gave.
 """
@@ -83,7 +88,7 @@ def scaled(X, idf):
 
 
 def svc_accuracy(X_fit, y_fit, X_val, y_val):
-    return LinearSVC().fit(X_fit, y_fit).score(X_val, y_val)
+    return LinearSVC(random_state=0).fit(X_fit, y_fit).score(X_val, y_val)
 
 
 def quantized_accuracy(model, X_val, y_val, n_values):
@@ -162,7 +167,7 @@ def heads_on_bits(docs_fit, y_fit, docs_val, y_val, report):
     bits_fit = model.projector_.transform(X_fit).astype(np.float64)
     bits_val = model.projector_.transform(X_val).astype(np.float64)
     for C in (0.01, 0.1, 1.0):
-        head = LinearSVC(C=C).fit(bits_fit, y_fit)
+        head = LinearSVC(C=C, random_state=0).fit(bits_fit, y_fit)
         report(
             f"128 KiB layout's bits, LinearSVC(C={C}) (training accuracy "
             f"{head.score(bits_fit, y_fit):.4f})",
@@ -179,7 +184,7 @@ def quantized_linear_path(counts_fit, y_fit, counts_val, n_buckets, n_values=8):
     fold = bucket_matrix(n_buckets)
     buckets_fit, buckets_val = counts_fit @ fold, counts_val @ fold
     idf = idf_of(buckets_fit)
-    svc = LinearSVC().fit(scaled(buckets_fit, idf), y_fit)
+    svc = LinearSVC(random_state=0).fit(scaled(buckets_fit, idf), y_fit)
     coef = svc.coef_
     kmeans = KMeans(n_values, n_init=1, random_state=0).fit(coef.reshape(-1, 1))
     svc.coef_ = kmeans.cluster_centers_[kmeans.labels_].reshape(coef.shape)
@@ -270,6 +275,30 @@ def stacked(docs_fit, y_fit, docs_val, y_val, counts, report, n_buckets=8_000, n
     )
 
 
+def normalisation_variants(counts, y_fit, y_val, report):
+    """The 8-value path with and without the idf and its normalisation."""
+    from sklearn.preprocessing import normalize
+
+    inputs = normalize(counts[0]), normalize(counts[1])  # as the pipeline's input
+    for n_buckets in (8_000, 16_384):
+        fold = bucket_matrix(n_buckets)
+        buckets_fit, buckets_val = inputs[0] @ fold, inputs[1] @ fold
+        idf = sp.diags(idf_of(buckets_fit))
+        variants = {
+            "idf, normalised": (normalize(buckets_fit @ idf), normalize(buckets_val @ idf)),
+            "idf, not normalised": (buckets_fit @ idf, buckets_val @ idf),
+            "no idf, not normalised": (buckets_fit, buckets_val),
+        }
+        for name, (X_fit, X_val) in variants.items():
+            accuracies = []
+            for C in (0.3, 1.0, 3.0):
+                svc = LinearSVC(C=C, random_state=0).fit(X_fit, y_fit)
+                accuracies.append(f"{quantized_accuracy(svc, X_val, y_val, 8):.4f}")
+            report(
+                f"{n_buckets:,} buckets, {name}, 8 values, C = 0.3 / 1 / 3", " / ".join(accuracies)
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
@@ -277,6 +306,7 @@ def main(argv=None):
     parser.add_argument("--bits", action="store_true", help="liblinear heads on fitted bits")
     parser.add_argument("--combined", action="store_true", help="bits plus a liblinear path")
     parser.add_argument("--stacked", action="store_true", help="the same, a chosen held-out")
+    parser.add_argument("--normalisation", action="store_true", help="what the path computes")
     args = parser.parse_args(argv)
     data = datasets.load("20news", args.data_dir)
     docs_fit, docs_val, y_fit, y_val = latest_split(data)
@@ -295,7 +325,9 @@ def main(argv=None):
             bits_plus_linear(docs_fit, y_fit, docs_val, y_val, (counts_fit, counts_val), report)
         if args.stacked:
             stacked(docs_fit, y_fit, docs_val, y_val, (counts_fit, counts_val), report)
-        if args.combined or args.stacked:
+        if args.normalisation:
+            normalisation_variants((counts_fit, counts_val), y_fit, y_val, report)
+        if args.combined or args.stacked or args.normalisation:
             return
         report(
             "LinearSVC, 2**20 columns, sublinear",
@@ -316,7 +348,7 @@ def main(argv=None):
             buckets_fit, buckets_val = counts_fit @ fold, counts_val @ fold
             bucket_idf = idf_of(buckets_fit)
             X_fit, X_val = scaled(buckets_fit, bucket_idf), scaled(buckets_val, bucket_idf)
-            svc = LinearSVC().fit(X_fit, y_fit)
+            svc = LinearSVC(random_state=0).fit(X_fit, y_fit)
             bytes_at_3_bits = n_buckets * len(classes) * 3 // 8
             report(
                 f"B={n_buckets:,} buckets, idf, LinearSVC float / 16 values / 8 values "
