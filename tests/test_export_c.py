@@ -18,8 +18,9 @@ import pytest
 import scipy.sparse as sp
 from conftest import DATA_DIR
 from sklearn.datasets import load_digits
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, Normalizer
 
 from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier, _hashing
 from sklearn_pnet.export import FORMAT_VERSION, export_c
@@ -256,7 +257,40 @@ def test_text_front_end_matches_hashing_vectorizer(params, digits, tmp_path):
     X = vectorizer.transform(TEXTS)
     projector = LSHProjector(n_bits=8, random_state=0).fit(X)
     binary = build(make_pipeline(vectorizer, projector), tmp_path)
-    lines = "".join(text.replace("\r", " ") + "\n" for text in TEXTS)
+    _check_features(binary, X)
+
+
+SUBLINEAR_STEPS = {
+    "tfidf-sublinear-l2": lambda: [TfidfTransformer(use_idf=False, sublinear_tf=True)],
+    "tfidf-sublinear-l1": lambda: [TfidfTransformer(use_idf=False, sublinear_tf=True, norm="l1")],
+    "tfidf-sublinear": lambda: [TfidfTransformer(use_idf=False, sublinear_tf=True, norm=None)],
+    "tfidf-l2": lambda: [TfidfTransformer(use_idf=False)],
+    "log1p-l2": lambda: [FunctionTransformer(np.log1p), Normalizer()],
+    "log1p-l1": lambda: [FunctionTransformer(np.log1p), Normalizer(norm="l1")],
+    "log1p": lambda: [FunctionTransformer(np.log1p)],
+}
+
+
+@pytest.mark.parametrize("steps", list(SUBLINEAR_STEPS))
+def test_text_front_end_matches_sublinear_counts(steps, tmp_path):
+    """HashingVectorizer's raw counts, then TfidfTransformer(use_idf=False)
+    (1 + log(count)) or log1p, and a norm, as the compact text pipelines use
+    them; the steps may sit in a nested pipeline."""
+    hashing = make_pipeline(
+        HashingVectorizer(n_features=2**12, norm=None, alternate_sign=False),
+        *SUBLINEAR_STEPS[steps](),
+    )
+    # Counts of 1, 2, 3 and more (log1p(2) is where libm's log1p and numpy's differ).
+    repeated = [f"{text} {text} rocket rocket rocket" for text in TEXTS]
+    X = hashing.fit_transform(repeated)
+    projector = LSHProjector(n_bits=8, random_state=0).fit(X)
+    binary = build(make_pipeline(hashing, projector), tmp_path)
+    _check_features(binary, X, repeated)
+
+
+def _check_features(binary, X, texts=TEXTS):
+    """The C front end's rows of ``texts`` are ``X``'s, to the bit."""
+    lines = "".join(text.replace("\r", " ") + "\n" for text in texts)
     for i, line in enumerate(run(binary, lines, "--features")):
         pairs = [pair.split(":") for pair in line.split()]
         np.testing.assert_array_equal([int(j) for j, _ in pairs], X[i].indices)
@@ -275,6 +309,22 @@ def test_text_pipeline_labels(tmp_path):
     np.testing.assert_allclose(proba, pipe.predict_proba(texts), atol=1e-5)
 
 
+@pytest.mark.parametrize("steps", ["tfidf-sublinear-l2", "log1p-l2"])
+def test_sublinear_text_pipeline_labels(steps, tmp_path):
+    """The compact long-text pipelines' forms (raw counts, a logarithm, l2):
+    the C classifier's labels and probabilities are Python's."""
+    texts = ["the rocket rocket went to space", "god and religion and god", "graphics card"] * 10
+    y = [0, 1, 2] * 10
+    pipe = make_pipeline(
+        HashingVectorizer(n_features=2**12, norm=None, alternate_sign=False),
+        *SUBLINEAR_STEPS[steps](),
+        ProjectionNetClassifier(n_bits=32, max_iter=2, random_state=0),
+    ).fit(texts, y)
+    labels, proba = c_predict(build(pipe, tmp_path), "".join(t + "\n" for t in texts), text=True)
+    np.testing.assert_array_equal(pipe.classes_[labels], pipe.predict(texts))
+    np.testing.assert_allclose(proba, pipe.predict_proba(texts), atol=1e-5)
+
+
 def test_unsupported_models_say_why(digits, tmp_path):
     X, y = digits
     clf = ProjectionNetClassifier(n_bits=16, max_iter=1, random_state=0).fit(X, y)
@@ -284,6 +334,22 @@ def test_unsupported_models_say_why(digits, tmp_path):
         export_c(make_pipeline(TfidfVectorizer(), clf), tmp_path)
     with pytest.raises(ValueError, match="C identifier"):
         export_c(clf, tmp_path, name="my-model")
+    raw = HashingVectorizer(n_features=64, norm=None, alternate_sign=False)
+    with pytest.raises(NotImplementedError, match="use_idf=False only"):
+        export_c(make_pipeline(raw, TfidfTransformer(), clf), tmp_path)
+    with pytest.raises(NotImplementedError, match="got the steps"):
+        export_c(make_pipeline(raw, FunctionTransformer(np.sqrt), clf), tmp_path)
+    with pytest.raises(NotImplementedError, match="got the steps"):
+        export_c(make_pipeline(raw, Normalizer(), clf), tmp_path)
+    for vectorizer in (
+        HashingVectorizer(n_features=64),
+        HashingVectorizer(n_features=64, norm=None),
+    ):
+        with pytest.raises(NotImplementedError, match="norm=None, alternate_sign=False"):
+            export_c(
+                make_pipeline(vectorizer, TfidfTransformer(use_idf=False, sublinear_tf=True), clf),
+                tmp_path,
+            )
 
 
 def test_command_line_builds_with_plain_cc(digits, tmp_path):

@@ -15,8 +15,12 @@ def export_c(model, out_dir, *, name="model", main=True):
     model : estimator or Pipeline
         A fitted ``ProjectionNetClassifier``, ``LSHProjector`` or
         ``HashedNetClassifier``, or a pipeline of an optional
-        ``HashingVectorizer`` (then the export has a text front end) and
-        one of them.
+        ``HashingVectorizer`` (then the export has a text front end),
+        optionally followed by stateless steps on its raw counts
+        (``norm=None, alternate_sign=False``): a
+        ``TfidfTransformer(use_idf=False)``, or
+        ``FunctionTransformer(np.log1p)`` and an optional ``Normalizer``;
+        and one of them. Nested pipelines are read as one.
     out_dir : str or Path
         Folder to write into (created if needed).
     name : str, default="model"

@@ -147,9 +147,12 @@ def _struct(ctype, ident, fields, static=True):
     return f"{'static ' if static else ''}const {ctype} {ident} = {{\n    {body}\n}};"
 
 
-def _text(arrays, vectorizer):
-    """The ``pnet_text`` struct of a HashingVectorizer, or an error naming
-    the setting that the C front end does not reproduce."""
+def _text(arrays, vectorizer, text_steps=()):
+    """The ``pnet_text`` struct of a HashingVectorizer and the stateless
+    steps after it (see :func:`_split_pipeline`), or an error naming the
+    setting that the C front end does not reproduce."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     params = vectorizer.get_params()
     for key, default in _TEXT_DEFAULTS.items():
         value = params[key]
@@ -159,38 +162,89 @@ def _text(arrays, vectorizer):
                 f"the C text front end reproduces HashingVectorizer with {key}={default!r} "
                 f"only, got {value!r}."
             )
+    norm, sublinear = params["norm"], 0
+    if text_steps:
+        # The steps take the counts as they are: normalised or signed counts
+        # would make their logarithm another function.
+        if norm is not None or params["alternate_sign"]:
+            raise NotImplementedError(
+                "before a TfidfTransformer or log1p, the C text front end takes raw counts: "
+                "HashingVectorizer(norm=None, alternate_sign=False)."
+            )
+        first, *rest = text_steps
+        if isinstance(first, TfidfTransformer):
+            if first.use_idf:
+                raise NotImplementedError(
+                    "the C text front end reproduces TfidfTransformer with use_idf=False only: "
+                    "idf keeps one weight per column (n_features of them)."
+                )
+            norm, sublinear = first.norm, int(first.sublinear_tf)
+        else:  # FunctionTransformer(np.log1p), then an optional Normalizer
+            norm, sublinear = (rest[0].norm if rest else None), 2
     norms = {None: 0, "l1": 1, "l2": 2}
+    if norm not in norms:
+        raise NotImplementedError(f"the C text front end has no norm {norm!r}.")
     fields = [
         f".n_features = {int(params['n_features'])}u",
         f".alternate_sign = {int(params['alternate_sign'])}",
-        f".norm = {norms[params['norm']]}",
+        f".norm = {norms[norm]}",
         f".binary = {int(params['binary'])}",
+        f".sublinear = {sublinear}",
     ]
     return _struct("pnet_text", f"{arrays.name}_text", fields)
 
 
-def _split_pipeline(model):
-    """``(vectorizer or None, final estimator)`` of an estimator or pipeline."""
-    from sklearn.feature_extraction.text import HashingVectorizer
-
+def _flat_steps(model):
+    """A pipeline's steps, nested pipelines expanded, skipped steps left out."""
     if not hasattr(model, "steps"):
-        return None, model
-    steps = [step for _, step in model.steps if step not in (None, "passthrough")]
+        return [model]
+    return [
+        leaf
+        for _, step in model.steps
+        if step not in (None, "passthrough")
+        for leaf in _flat_steps(step)
+    ]
+
+
+def _split_pipeline(model):
+    """``(vectorizer or None, text steps, final estimator)`` of an estimator
+    or pipeline: an optional HashingVectorizer, then the stateless steps the
+    C front end reproduces after it (a ``TfidfTransformer(use_idf=False)``,
+    or ``FunctionTransformer(np.log1p)`` and an optional ``Normalizer``),
+    then the estimator."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.preprocessing import FunctionTransformer, Normalizer
+
+    steps = _flat_steps(model)
     vectorizer = steps.pop(0) if isinstance(steps[0], HashingVectorizer) else None
-    if len(steps) != 1:
+    text_steps = []
+    if vectorizer is not None and steps and isinstance(steps[0], TfidfTransformer):
+        text_steps.append(steps.pop(0))
+    elif vectorizer is not None and steps and _is_log1p(steps[0]):
+        text_steps.append(steps.pop(0))
+        if steps and isinstance(steps[0], Normalizer):
+            text_steps.append(steps.pop(0))
+    if len(steps) != 1 or isinstance(steps[0], (FunctionTransformer, Normalizer)):
         names = [type(step).__name__ for step in steps]
         raise NotImplementedError(
-            "export_c takes an estimator, or a pipeline of an optional HashingVectorizer and "
-            f"the estimator; got the steps {names}."
+            "export_c takes an estimator, or a pipeline of an optional HashingVectorizer "
+            "(then a TfidfTransformer(use_idf=False), or FunctionTransformer(np.log1p) and "
+            f"a Normalizer) and the estimator; got the steps {names}."
         )
-    return vectorizer, steps[0]
+    return vectorizer, text_steps, steps[0]
+
+
+def _is_log1p(step):
+    from sklearn.preprocessing import FunctionTransformer
+
+    return isinstance(step, FunctionTransformer) and step.func is np.log1p and not step.kw_args
 
 
 def _model_source(arrays, model):
     """Definitions of a model's structs; returns ``(source, header facts)``."""
     from .. import HashedNetClassifier, LSHProjector, ProjectionNetClassifier
 
-    vectorizer, estimator = _split_pipeline(model)
+    vectorizer, text_steps, estimator = _split_pipeline(model)
     name = arrays.name
     parts = []
     # pnet_model's fields that differ by kind; the rest are NULL.
@@ -241,7 +295,7 @@ def _model_source(arrays, model):
     if vectorizer is not None:
         if vectorizer.n_features != n_features:
             raise ValueError("the HashingVectorizer's n_features differs from the model's input.")
-        parts.append(_text(arrays, vectorizer))
+        parts.append(_text(arrays, vectorizer, text_steps))
     model_fields = [
         f".format_version = {FORMAT_VERSION}u",
         f".kind = {fields['kind']}",

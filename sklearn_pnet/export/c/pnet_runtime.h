@@ -69,12 +69,17 @@ typedef struct {
     const float *threshold; /* n_bits */
 } pnet_projection;
 
-/* HashingVectorizer in front of the model (word tokens, MurmurHash3). */
+/* HashingVectorizer in front of the model (word tokens, MurmurHash3),
+ * optionally followed by stateless steps on its raw counts c:
+ * TfidfTransformer(use_idf=False) (sublinear = 1 with sublinear_tf: 1 +
+ * log(c)), or FunctionTransformer(np.log1p) (sublinear = 2: log(1 + c)) and
+ * an optional Normalizer; norm is then the last step's norm. */
 typedef struct {
     uint32_t n_features;
     int alternate_sign;
     int norm;               /* 0: none, 1: l1, 2: l2 */
     int binary;
+    int sublinear;          /* 0: counts, 1: 1 + log(c), 2: log(1 + c); before the norm */
 } pnet_text;
 
 enum pnet_kind { PNET_PROJECTION_NET = 0, PNET_LSH = 1, PNET_HASHED_NET = 2 };

@@ -1,6 +1,8 @@
 /* sklearn-pnet text front end: the row HashingVectorizer's defaults give
  * (lowercase, token_pattern r"(?u)\b\w\w+\b", unigrams, MurmurHash3_x86_32
- * with seed 0, alternate_sign, norm, binary), for UTF-8 text.
+ * with seed 0, alternate_sign, norm, binary), for UTF-8 text, and the
+ * sublinear counts and norm of a TfidfTransformer(use_idf=False), or of
+ * FunctionTransformer(np.log1p) and a Normalizer, after it.
  *
  * ASCII is exact. Other bytes (>= 0x80) count as word characters and are
  * hashed as they are, not lowercased: exact for lowercase letters of any
@@ -133,6 +135,13 @@ long pnet_text_features(const pnet_text *t, const char *text, size_t len, uint32
     for (k = 0; k < out; k++) {
         if (t->binary) {
             values[k] = 1.0;
+        }
+        if (t->sublinear == 1) {
+            values[k] = log(values[k]) + 1.0; /* as TfidfTransformer: log, then += 1 */
+        } else if (t->sublinear == 2) {
+            /* numpy's log1p of an integer count c is log(1 + c), 1 + c exact:
+             * libm's log1p can differ in the last bit. */
+            values[k] = log(1.0 + values[k]);
         }
         norm += t->norm == 2 ? values[k] * values[k] : fabs(values[k]);
     }
