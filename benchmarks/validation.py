@@ -62,6 +62,12 @@ VECTORIZERS = {
         FunctionTransformer(np.log1p),
         Normalizer(),
     ),
+    # Sublinear counts as TfidfTransformer has them, 1 + log(count), with no
+    # idf (so nothing fitted): the form that export_c reproduces in C.
+    "hashing-tf": lambda: make_pipeline(
+        HashingVectorizer(n_features=2**20, alternate_sign=False, norm=None),
+        TfidfTransformer(use_idf=False, sublinear_tf=True),
+    ),
     # The same with idf weights (TfidfTransformer keeps one per column, 8 MB
     # at 2**20: not compact; it measures what idf is worth) and with word
     # bigrams (stateless, more columns sharing the same weights).
