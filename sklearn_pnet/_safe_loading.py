@@ -25,6 +25,7 @@ SKOPS_TRUSTED_TYPES = [
     # LSHProjector.dtype_: skops rebuilds it from its string, e.g. "uint8".
     "numpy.dtype",
     "sklearn_pnet._hashed_net.HashedNetClassifier",
+    "sklearn_pnet._linear_path.LinearPath",
     "sklearn_pnet._lsh_projector.LSHProjector",
     "sklearn_pnet._projection_net.ProjectionNetClassifier",
     "sklearn_pnet._storage.ClusteredArray",

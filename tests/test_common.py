@@ -31,6 +31,7 @@ def expected_failed_checks(estimator):
         ProjectionNetClassifier(
             n_bits=64, teacher_hidden_layer_sizes=(16,), max_iter=100, random_state=0
         ),
+        ProjectionNetClassifier(n_bits=64, linear_buckets=64, max_iter=100, random_state=0),
         HashedNetClassifier((16,), compression=1 / 4, max_iter=100, random_state=0),
     ],
     expected_failed_checks=expected_failed_checks,

@@ -1,0 +1,116 @@
+"""A linear path on hashed buckets of the raw features, beside the student.
+
+``ProjectionNetClassifier(linear_buckets=B)`` adds to the student's logits
+``linear_scale`` times the decision values of a linear model on the input:
+each input feature is folded, with a hashed sign, into one of ``B``
+buckets (as ``HashingVectorizer(n_features=B)`` folds words), the buckets
+are weighted by their smoothed idf and each row is L2-normalised, and a
+``LinearSVC`` fitted on that gives one score per class. Its coefficients
+are stored as 3-bit k-means codes and the idf as 4-bit ones, so the path
+weighs about ``B * n_classes * 3 / 8 + B / 2`` bytes whatever the number of
+input features; nothing of the folding is stored (it is a hash of the
+seed).
+
+Why a convex solver beside the bits (benchmarks/VALIDATION.md, "What the
+bytes of the compact pipelines are short of"): on 20 Newsgroups the student's
+trained projection fits the training documents to 99.9% and carries less to
+later messages than a linear model's weights on the words do, and a linear
+layer trained like the student (Adam) reads 2.3 points below liblinear's
+solution. The two are combined by a fixed weight rather than trained
+together, since the student would learn to fit the training documents
+without the path.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from ._hashing import STREAM_LINEAR, fast_range, hash_signs, pair_hashes
+from ._storage import ClusteredArray
+
+# liblinear's C for the path: 0.3 is a point better than the default 1.0
+# once the coefficients are stored as 8 values (VALIDATION.md).
+LINEAR_C = 0.3
+# k-means values of the stored coefficients (3 bits) and idf (4 bits).
+COEF_CLUSTERS = 8
+IDF_CLUSTERS = 16
+
+
+def feature_buckets(seed, features, n_buckets):
+    """Bucket and sign of each input feature: ``(buckets, signs)``."""
+    hashes = pair_hashes(seed, STREAM_LINEAR, np.asarray(features), 1)[:, 0]
+    return fast_range(hashes, n_buckets), hash_signs(hashes).astype(np.float64)
+
+
+def fold(X, seed, n_buckets):
+    """``X`` (dense or sparse) folded into ``n_buckets`` signed buckets, as
+    a CSR matrix of float64, duplicates summed."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    features, position = np.unique(X.indices, return_inverse=True)
+    buckets, signs = feature_buckets(seed, features, n_buckets)
+    # A copy of indptr: summing the duplicates rewrites it in place, and it
+    # must not be the caller's.
+    folded = sp.csr_matrix(
+        (X.data * signs[position], buckets[position], X.indptr.copy()),
+        shape=(X.shape[0], n_buckets),
+    )
+    folded.sum_duplicates()
+    return folded
+
+
+class LinearPath:
+    """A fitted linear path: its seed and number of buckets, the stored idf
+    and coefficients, and the intercepts.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the folding hash.
+    idf : ClusteredArray of shape (n_buckets,)
+        Smoothed idf of each bucket.
+    coef : ClusteredArray of shape (n_scores, n_buckets)
+        Coefficients: one row per class, or one for two classes (the score
+        of the second).
+    intercept : ndarray of shape (n_scores,)
+        Intercepts, float32.
+    """
+
+    def __init__(self, seed, idf, coef, intercept):
+        self.seed = seed
+        self.idf = idf
+        self.coef = coef
+        self.intercept = intercept
+
+    @property
+    def n_buckets(self):
+        return self.idf.shape[0]
+
+    @classmethod
+    def fit(cls, X, y, sample_weight, seed, n_buckets):
+        """Fit on ``X`` and the class indices ``y`` (at least two classes)."""
+        from sklearn.svm import LinearSVC
+
+        folded = fold(X, seed, n_buckets)
+        document_frequency = np.bincount(folded.indices, minlength=n_buckets)
+        idf = np.log((1 + folded.shape[0]) / (1 + document_frequency)) + 1
+        idf = ClusteredArray(idf.astype(np.float32), IDF_CLUSTERS)
+        svc = LinearSVC(C=LINEAR_C, random_state=seed)
+        svc.fit(_scaled(folded, idf), y, sample_weight=sample_weight)
+        coef = ClusteredArray(svc.coef_.astype(np.float32), COEF_CLUSTERS)
+        return cls(seed, idf, coef, svc.intercept_.astype(np.float32))
+
+    def scores(self, X, n_classes):
+        """Score of each class (float64, shape (n_samples, n_classes)); for
+        two classes, 0 for the first."""
+        z = _scaled(fold(X, self.seed, self.n_buckets), self.idf)
+        scores = np.asarray(z @ np.asarray(self.coef, dtype=np.float64).T) + self.intercept
+        if n_classes == 2:
+            scores = np.hstack([np.zeros_like(scores), scores])
+        return scores
+
+
+def _scaled(folded, idf):
+    """Folded rows times the stored idf, each L2-normalised."""
+    return normalize(folded @ sp.diags(np.asarray(idf, dtype=np.float64)))
