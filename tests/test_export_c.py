@@ -113,6 +113,8 @@ PNET_CASES = {
     "trained-dense-projection": {"density": 1.0},
     "random-sparse": {"projection": "random", "hidden_layer_sizes": (16,)},
     "random-dense": {"projection": "random", "density": 1.0, "weight_dtype": "float16"},
+    "linear-path": {"linear_buckets": 40},
+    "linear-path-hidden": {"linear_buckets": 200, "hidden_layer_sizes": (16,)},
 }
 
 
@@ -221,7 +223,7 @@ def test_c_hash_equals_python(seed, tmp_path):
 
 def test_streams_and_docs_are_the_compiled_hash():
     header = (C_DIR / "pnet_hash.h").read_text()
-    for stream in ["DENSE", "SPARSE", "HASHED", "PROJECTION_WEIGHT"]:
+    for stream in ["DENSE", "SPARSE", "HASHED", "PROJECTION_WEIGHT", "LINEAR"]:
         value = re.search(rf"#define PNET_STREAM_{stream} (\d+)u", header).group(1)
         assert int(value) == getattr(_hashing, f"STREAM_{stream}")
     # DEVICE.md shows pnet_hash.c itself: one source of truth.
@@ -320,6 +322,24 @@ def test_sublinear_text_pipeline_labels(steps, tmp_path):
         *SUBLINEAR_STEPS[steps](),
         ProjectionNetClassifier(n_bits=32, max_iter=2, random_state=0),
     ).fit(texts, y)
+    labels, proba = c_predict(build(pipe, tmp_path), "".join(t + "\n" for t in texts), text=True)
+    np.testing.assert_array_equal(pipe.classes_[labels], pipe.predict(texts))
+    np.testing.assert_allclose(proba, pipe.predict_proba(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_path_text_pipeline(n_classes, tmp_path):
+    """A linear path beside the bits, after the 128 KiB pipeline's front
+    end: the C classifier's labels and probabilities are Python's, for one
+    score (two classes) and one a class."""
+    texts = ["the rocket rocket went to space", "god and religion and god", "graphics card"] * 10
+    y = ([0, 1, 1] if n_classes == 2 else [0, 1, 2]) * 10
+    pipe = make_pipeline(
+        HashingVectorizer(n_features=2**12, norm=None, alternate_sign=False),
+        *SUBLINEAR_STEPS["log1p-l2"](),
+        ProjectionNetClassifier(n_bits=32, linear_buckets=50, max_iter=2, random_state=0),
+    ).fit(texts, y)
+    assert pipe[-1].linear_path_ is not None
     labels, proba = c_predict(build(pipe, tmp_path), "".join(t + "\n" for t in texts), text=True)
     np.testing.assert_array_equal(pipe.classes_[labels], pipe.predict(texts))
     np.testing.assert_allclose(proba, pipe.predict_proba(texts), atol=1e-5)

@@ -112,6 +112,20 @@ def _projection(arrays, projector):
     return _struct("pnet_projection", f"{arrays.name}_projection", fields)
 
 
+def _linear(arrays, path, scale):
+    """The ``pnet_linear`` struct of a ProjectionNet's linear path."""
+    fields = [
+        f".seed = {int(path.seed)}u",
+        f".n_buckets = {int(path.n_buckets)}u",
+        f".n_scores = {int(path.coef.shape[0])}u",
+        f".idf = {arrays.values('linear_idf', path.idf)}",
+        f".coef = {arrays.values('linear_coef', path.coef)}",
+        f".intercept = {arrays.values('linear_intercept', np.asarray(path.intercept, np.float32))}",
+        f".scale = {float(scale)!r}",
+    ]
+    return _struct("pnet_linear", f"{arrays.name}_linear", fields)
+
+
 def _dense_layer(arrays, i, coef, intercept):
     n_in, n_out = coef.shape
     fields = [f".n_in = {n_in}u", f".n_out = {n_out}u"]
@@ -248,7 +262,13 @@ def _model_source(arrays, model):
     name = arrays.name
     parts = []
     # pnet_model's fields that differ by kind; the rest are NULL.
-    fields = {"projection": "NULL", "n_layers": "0u", "layers": "NULL", "hashed_layers": "NULL"}
+    fields = {
+        "projection": "NULL",
+        "n_layers": "0u",
+        "layers": "NULL",
+        "hashed_layers": "NULL",
+        "linear": "NULL",
+    }
     if isinstance(estimator, ProjectionNetClassifier):
         projector = estimator.projector_
         parts.append(_projection(arrays, projector))
@@ -263,10 +283,16 @@ def _model_source(arrays, model):
             n_layers=f"{len(layers)}u",
             layers=f"{name}_layers",
         )
-        # Two activations as wide as the widest layer (or the bits), and the
-        # projection's sums.
+        # Two activations as wide as the widest layer (or the bits), the
+        # projection's sums, and the linear path's buckets.
         width = max([projector.n_bits] + [coef.shape[1] for coef in estimator.coefs_])
-        facts = {"n_outputs": len(estimator.classes_), "scratch": 2 * width + projector.n_bits}
+        scratch = 2 * width + projector.n_bits
+        path = getattr(estimator, "linear_path_", None)
+        if path is not None:
+            parts.append(_linear(arrays, path, estimator.linear_scale))
+            fields["linear"] = f"&{name}_linear"
+            scratch += path.n_buckets
+        facts = {"n_outputs": len(estimator.classes_), "scratch": scratch}
     elif isinstance(estimator, HashedNetClassifier):
         sizes = estimator.layer_sizes_
         layers = [
@@ -307,6 +333,7 @@ def _model_source(arrays, model):
         f".hashed_layers = {fields['hashed_layers']}",
         f".text = {'&' + name + '_text' if vectorizer is not None else 'NULL'}",
         f".scratch_doubles = {facts['scratch']}u",
+        f".linear = {fields['linear']}",
     ]
     parts.append(_struct("pnet_model", name, model_fields, static=False))
     facts.update(

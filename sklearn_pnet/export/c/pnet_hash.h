@@ -11,6 +11,7 @@
 #define PNET_STREAM_SPARSE 2u
 #define PNET_STREAM_HASHED 3u
 #define PNET_STREAM_PROJECTION_WEIGHT 4u
+#define PNET_STREAM_LINEAR 5u
 
 uint64_t pnet_fmix64(uint64_t z);
 uint64_t pnet_row_key(uint32_t seed, uint64_t stream, uint64_t row);

@@ -257,12 +257,61 @@ static int pnet_hashed_forward(const pnet_hashed_layer *L, const double *x,
 
 /* ---- models -------------------------------------------------------------- */
 
+/* The linear path's scores, times its scale, added to the logits; z holds
+ * n_buckets doubles. In the order of sklearn_pnet._linear_path: folded
+ * buckets, times idf, their L2 norm summed in bucket order, then each
+ * score's sum in bucket order. */
+static int pnet_add_linear(const pnet_linear *L, uint32_t n_features, const double *x,
+                           const uint32_t *indices, const double *values, size_t nnz, double *z,
+                           double *logits)
+{
+    double norm = 0.0;
+    size_t k, n = x != NULL ? n_features : nnz;
+    uint32_t b, s;
+    memset(z, 0, L->n_buckets * sizeof(double));
+    for (k = 0; k < n; k++) {
+        uint32_t j = x != NULL ? (uint32_t)k : indices[k];
+        double v = x != NULL ? x[k] : values[k];
+        uint64_t h;
+        if (j >= n_features) {
+            return PNET_ERR_INDEX;
+        }
+        if (v == 0.0) {
+            continue;
+        }
+        h = pnet_pair_hash(L->seed, PNET_STREAM_LINEAR, j, 0);
+        z[pnet_fast_range(h, L->n_buckets)] += (h & 1u) ? v : -v;
+    }
+    for (b = 0; b < L->n_buckets; b++) {
+        z[b] *= (double)pnet_value(&L->idf, b);
+        norm += z[b] * z[b];
+    }
+    if (norm > 0.0) {
+        norm = sqrt(norm);
+        for (b = 0; b < L->n_buckets; b++) {
+            z[b] /= norm;
+        }
+    }
+    for (s = 0; s < L->n_scores; s++) {
+        double score = 0.0;
+        for (b = 0; b < L->n_buckets; b++) {
+            if (z[b] != 0.0) {
+                score += z[b] * (double)pnet_value(&L->coef, s * L->n_buckets + b);
+            }
+        }
+        score += (double)pnet_value(&L->intercept, s);
+        logits[L->n_scores == 1 ? 1 : s] += L->scale * score;
+    }
+    return 0;
+}
+
 /* Logits into the scratch; returns a pointer to them, or NULL with *err. */
 static const double *pnet_forward(const pnet_model *m, const double *x, const uint32_t *indices,
                                   const double *values, size_t nnz, double *scratch, int *err)
 {
-    uint32_t width = (m->scratch_doubles - (m->kind == PNET_PROJECTION_NET
-                                            ? m->projection->n_bits : 0)) / 2;
+    uint32_t path = m->linear != NULL ? m->linear->n_buckets : 0;
+    uint32_t width = (m->scratch_doubles - path - (m->kind == PNET_PROJECTION_NET
+                                                   ? m->projection->n_bits : 0)) / 2;
     double *a = scratch, *b = scratch + width, *t;
     uint32_t l;
     *err = 0;
@@ -284,6 +333,10 @@ static const double *pnet_forward(const pnet_model *m, const double *x, const ui
     for (l = 0; l < m->n_layers && *err == 0; l++) {
         pnet_dense_forward(&m->layers[l], a, b, l + 1 < m->n_layers);
         t = a, a = b, b = t;
+    }
+    if (*err == 0 && m->linear != NULL) {
+        *err = pnet_add_linear(m->linear, m->n_features, x, indices, values, nnz,
+                               scratch + 2 * width + m->projection->n_bits, a);
     }
     return *err ? NULL : a;
 }

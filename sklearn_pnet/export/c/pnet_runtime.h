@@ -69,6 +69,18 @@ typedef struct {
     const float *threshold; /* n_bits */
 } pnet_projection;
 
+/* A linear path beside a ProjectionNet student (linear_buckets > 0): input
+ * feature j adds sign * x_j to bucket pnet_fast_range(h, n_buckets), h =
+ * pnet_pair_hash(seed, PNET_STREAM_LINEAR, j, 0), sign +1 where h is odd;
+ * the buckets, times idf and L2-normalised, times coef (n_scores x n_buckets,
+ * row-major) plus intercept, times scale, are added to the logits (one
+ * score for two classes: the second class's). */
+typedef struct {
+    uint32_t seed, n_buckets, n_scores;
+    pnet_values idf, coef, intercept;
+    double scale;
+} pnet_linear;
+
 /* HashingVectorizer in front of the model (word tokens, MurmurHash3),
  * optionally followed by stateless steps on its raw counts c:
  * TfidfTransformer(use_idf=False) (sublinear = 1 with sublinear_tf: 1 +
@@ -95,6 +107,7 @@ typedef struct {
     const pnet_hashed_layer *hashed_layers;   /* HASHED_NET */
     const pnet_text *text;                    /* NULL without a text front end */
     uint32_t scratch_doubles;        /* doubles the scratch buffer must hold */
+    const pnet_linear *linear;       /* PROJECTION_NET: NULL without a linear path */
 } pnet_model;
 
 float pnet_value(const pnet_values *v, uint32_t i);
