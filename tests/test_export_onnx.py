@@ -33,6 +33,7 @@ CASES = {
     "trained-dense": {"density": 1.0},
     "random-sparse": {"projection": "random"},
     "random-dense": {"projection": "random", "density": 1.0},
+    "linear-path": {"linear_buckets": 40},
 }
 
 
@@ -58,6 +59,12 @@ def test_projection_net_digits(case, dtype):
     X, y = load_digits(return_X_y=True)
     clf = ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0, **CASES[case]).fit(X, y)
     check_classifier(clf, X, dtype)
+
+
+def test_linear_path_two_classes():
+    X, y = load_digits(return_X_y=True)
+    clf = ProjectionNetClassifier(n_bits=32, linear_buckets=30, max_iter=2, random_state=0)
+    check_classifier(clf.fit(X, y % 2), X, np.float64)
 
 
 @pytest.mark.parametrize("density", ["auto", 1.0])

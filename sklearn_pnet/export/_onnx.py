@@ -218,6 +218,30 @@ def _projection_matrix(g, projector):
     return g.op("ScatterElements", zeros, slot_bits, values, axis=1, reduction="add")
 
 
+def _linear_scores(g, X, path, n_features, dtype):
+    """The linear path's scores (sklearn_pnet._linear_path): the features
+    folded into signed buckets (an (n_features, n_buckets) matrix from the
+    seed, as the projection's), times idf, L2-normalised, times the
+    coefficients, plus the intercepts."""
+    rows = g.cast(_range(g, n_features), TensorProto.UINT64)
+    hashes = _pair_hashes(g, path.seed, _hashing.STREAM_LINEAR, rows, 1)
+    zeros = g.op(
+        "ConstantOfShape",
+        g.const(np.array([n_features, path.n_buckets], dtype=np.int64)),
+        value=numpy_helper.from_array(np.zeros(1, np.float32)),
+    )
+    fold = g.op(
+        "ScatterElements", zeros, _fast_range(g, hashes, path.n_buckets), _signs(g, hashes), axis=1
+    )
+    z = g.op("Mul", g.op("MatMul", X, g.cast(fold, dtype)), g.cast(_decode(g, path.idf), dtype))
+    norm = g.op("ReduceL2", z, g.const(np.array([1], dtype=np.int64)), keepdims=1)
+    # Rows without a feature keep their zeros, as sklearn's normalize leaves them.
+    safe = g.op("Max", norm, g.cast(g.const(np.array(np.finfo(np.float32).tiny)), dtype))
+    z = g.op("Div", z, safe)
+    coef = g.op("Transpose", g.cast(_decode(g, path.coef), dtype), perm=[1, 0])
+    return g.op("Add", g.op("MatMul", z, coef), g.cast(g.const(path.intercept), dtype))
+
+
 def _bits(g, X, projector, dtype):
     """0/1 bits in ``dtype``, as ``projector.transform``."""
     P = g.cast(_projection_matrix(g, projector), dtype)
@@ -249,6 +273,15 @@ def convert_projection_net(scope, operator, container):
         activation = g.op("Add", activation, bias)
         if i < last:
             activation = g.op("Relu", activation)
+    path = getattr(clf, "linear_path_", None)
+    if path is not None:
+        scores = _linear_scores(g, operator.inputs[0].full_name, path, clf.n_features_in_, dtype)
+        if len(clf.classes_) == 2:  # one score, the second class's
+            scores = g.op(
+                "Concat", g.op("Mul", scores, g.cast(g.const(np.zeros(1)), dtype)), scores, axis=1
+            )
+        scale = g.cast(g.const(np.array(clf.linear_scale)), dtype)
+        activation = g.op("Add", activation, g.op("Mul", scores, scale))
     probabilities = g.op("Softmax", activation, axis=1)
     g.op(
         "Cast",
