@@ -19,6 +19,7 @@ attributes, so those files still load and predict identically
 # SPDX-License-Identifier: BSD-3-Clause
 
 import importlib
+import inspect
 import sys
 import warnings
 
@@ -102,6 +103,12 @@ class ModelFormatMixin:
                 )
             )
         super().__setstate__(state)
+        # Parameters added after the model was dumped take their defaults,
+        # which keep the old behaviour (class_weight=None, linear_buckets=0,
+        # ...): get_params, clone and repr then work on old models too.
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if parameter.default is not parameter.empty and name not in vars(self):
+                setattr(self, name, parameter.default)
 
 
 def register_moved_modules():

@@ -65,6 +65,21 @@ def test_v0_1_0_models_load_and_predict_identically(name, expected, digits_rows)
         np.testing.assert_array_equal(model.predict(X_test), expected[f"{name}.predict"])
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_v0_1_0_models_take_the_defaults_of_later_parameters(name):
+    """Parameters added since 0.1.0 (class_weight, linear_buckets, ...) take
+    their defaults on loading: get_params, clone and repr work."""
+    model = joblib.load(V010 / f"{name}.joblib")
+    params = model.get_params()
+    defaults = type(model)().get_params()
+    assert set(params) == set(defaults)
+    for added in ("class_weight", "linear_buckets", "linear_scale"):
+        if added in defaults:
+            assert params[added] == defaults[added]
+    assert type(clone(model)) is type(model)
+    assert type(model).__name__ in repr(model)
+
+
 # Models whose training changed on purpose since 0.1.0: weight_clusters now
 # fine-tunes the shared values after clustering (issue #16).
 RETRAINED = {"pnet_hidden_kmeans"}
