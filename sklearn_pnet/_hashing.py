@@ -259,8 +259,9 @@ def projection_n_weights(n_weights, n_features, n_bits, n_slots):
     return min(n_weights, projection_entries(n_features, n_bits, n_slots))
 
 
-def hashed_buckets(seed, rows, n_cols, n_buckets):
-    """HashedNets' two hashes for every pair ``(row, col)``.
+def hashed_buckets(seed, rows, n_cols, n_buckets, stream=STREAM_HASHED):
+    """HashedNets' two hashes for every pair ``(row, col)`` (of ``stream``:
+    ``STREAM_LINEAR`` folds input features into the linear path's buckets).
 
     Returns
     -------
@@ -269,5 +270,5 @@ def hashed_buckets(seed, rows, n_cols, n_buckets):
     signs : ndarray of float32, shape (len(rows), n_cols)
         ``xi(i, j)`` in ``{-1, +1}``.
     """
-    hashes = pair_hashes(seed, STREAM_HASHED, np.asarray(rows), n_cols)
+    hashes = pair_hashes(seed, stream, np.asarray(rows), n_cols)
     return fast_range(hashes, n_buckets), hash_signs(hashes)

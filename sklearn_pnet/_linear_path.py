@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from ._hashing import STREAM_LINEAR, fast_range, hash_signs, pair_hashes
+from ._hashing import STREAM_LINEAR, hashed_buckets
 from ._storage import ClusteredArray
 
 # liblinear's C for the path: 0.3 is a point better than the default 1.0
@@ -40,8 +40,8 @@ IDF_CLUSTERS = 16
 
 def feature_buckets(seed, features, n_buckets):
     """Bucket and sign of each input feature: ``(buckets, signs)``."""
-    hashes = pair_hashes(seed, STREAM_LINEAR, np.asarray(features), 1)[:, 0]
-    return fast_range(hashes, n_buckets), hash_signs(hashes).astype(np.float64)
+    buckets, signs = hashed_buckets(seed, features, 1, n_buckets, stream=STREAM_LINEAR)
+    return buckets[:, 0], signs[:, 0].astype(np.float64)
 
 
 def fold(X, seed, n_buckets):
