@@ -90,6 +90,8 @@ def test_path_is_compact_and_pickles():
     assert 4_500 < grown <= 4_500 + 2_000 + 600, grown
     loaded = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), pipe.predict_proba(TEXTS))
+    # What prediction decodes and keeps is not pickled.
+    assert pickle.dumps(loaded) == pickle.dumps(pickle.loads(pickle.dumps(pipe)))
 
 
 def test_path_follows_random_state_and_refits(tmp_path):
