@@ -490,9 +490,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
             layer_sizes(self.teacher_hidden_layer_sizes, "teacher_hidden_layer_sizes")
 
     def _prepare(self, X, y, sample_weight, rng, warm, classes):
-        """The projector (new, or the fitted one when warm) and the data:
-        precomputed bits for a random projection, raw rows for a trained
-        one, which the student projects itself at every batch."""
+        """The projector (new, or the fitted one when warm), the linear path
+        (fitted afresh, or None) and the data: precomputed bits for a random
+        projection, raw rows for a trained one, which the student projects
+        itself at every batch."""
         from ._training import TrainingData
 
         self._loss_weights()

@@ -18,9 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 ESTIMATORS = {
     "lsh": LSHProjector(n_bits=16, random_state=0),
-    "lsh_sparse_float32": LSHProjector(
-        n_bits=16, density=0.25, dtype=np.float32, random_state=0
-    ),
+    "lsh_sparse_float32": LSHProjector(n_bits=16, density=0.25, dtype=np.float32, random_state=0),
     "pnet_int8": ProjectionNetClassifier(
         n_bits=32, teacher_hidden_layer_sizes=(8,), max_iter=2, random_state=0
     ),
@@ -36,6 +34,9 @@ ESTIMATORS = {
     ),
     "pnet_float16_pruned": ProjectionNetClassifier(
         n_bits=32, weight_dtype="float16", sparsity=0.5, max_iter=2, random_state=0
+    ),
+    "pnet_linear_path": ProjectionNetClassifier(
+        n_bits=32, linear_buckets=40, max_iter=2, random_state=0
     ),
     "hashednet_float16": HashedNetClassifier((8,), max_iter=2, random_state=0),
     "hashednet_int8_hashbias": HashedNetClassifier(
