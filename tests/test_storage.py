@@ -52,6 +52,33 @@ def test_kmeans_take_gathers_the_decoded_weights(n_clusters):
     np.testing.assert_array_equal(c.take(indices), centroids[codes][indices])
 
 
+@pytest.mark.parametrize("n_clusters", [2, 3, 16, 17, 256])
+def test_lzma_coded_codes_decode_as_the_packed_ones(n_clusters):
+    # Odd sizes and both layouts of the compressed codes (two to a byte up
+    # to 16 values, a byte each above).
+    values = np.random.RandomState(0).laplace(size=(7, 143)).astype(np.float32)
+    packed = _storage.ClusteredArray(values, n_clusters)
+    coded = _storage.ClusteredArray(values, n_clusters, compress=True)
+    assert coded.packed is None and isinstance(coded.lzma_codes, bytes)
+    np.testing.assert_array_equal(coded.codes(), packed.codes())
+    np.testing.assert_array_equal(np.asarray(coded), np.asarray(packed))
+    np.testing.assert_array_equal(coded.bit_planes(), packed.packed)
+    indices = np.array([[0, 5], [1000, 3]])
+    np.testing.assert_array_equal(coded.take(indices), packed.take(indices))
+    assert "LZMA" in repr(coded)
+
+
+def test_lzma_coding_stores_skewed_codes_below_their_width():
+    # Most weights near zero, as a linear model's: the codes cost about
+    # their entropy, well under the 4 bits a packed 16-value code takes.
+    rng = np.random.RandomState(0)
+    values = (rng.laplace(size=40_000) * (rng.rand(40_000) < 0.3)).astype(np.float32)
+    coded = _storage.ClusteredArray(values, 16, compress=True)
+    packed = _storage.ClusteredArray(values, 16)
+    assert len(coded.lzma_codes) < packed.packed.nbytes / 2
+    np.testing.assert_array_equal(np.asarray(coded), np.asarray(packed))
+
+
 def test_pruned_matrix_multiplies_on_its_non_zeros(weights):
     weights[np.abs(weights) < 1.0] = 0
     pruned = _storage.PrunedMatrix(weights, lambda v: v.astype(np.float16))

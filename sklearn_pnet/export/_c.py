@@ -79,13 +79,14 @@ class _Arrays:
             )
         if isinstance(stored, _storage.ClusteredArray):
             centroids = self.floats(f"{suffix}_centroids", stored.centroids)
-            planes = self.add(
-                f"{suffix}_planes", "uint8_t", stored.packed, lambda v: f"0x{int(v):02x}"
-            )
+            # LZMA-coded codes go into the C file in bit planes: a device
+            # has no LZMA, so it stores ceil(log2(k)) bits per weight.
+            packed = stored.bit_planes()
+            planes = self.add(f"{suffix}_planes", "uint8_t", packed, lambda v: f"0x{int(v):02x}")
             return (
                 f"{{.form = PNET_KMEANS, .size = {int(np.prod(stored.shape))}u, "
                 f".f32 = {centroids}, .planes = {planes}, "
-                f".n_code_bits = {stored.n_code_bits}u, .plane_bytes = {stored.packed.shape[1]}u}}"
+                f".n_code_bits = {stored.n_code_bits}u, .plane_bytes = {packed.shape[1]}u}}"
             )
         stored = np.asarray(stored)
         if stored.dtype == np.float16:

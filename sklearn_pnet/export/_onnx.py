@@ -146,9 +146,9 @@ def _decode_kmeans(g, stored):
     index = _range(g, int(np.prod(stored.shape)))
     byte = g.op("Div", index, g.const(np.int64(8)))
     shift = g.cast(g.op("Mod", index, g.const(np.int64(8))), TensorProto.UINT8)
-    codes = None
+    codes, planes = None, stored.bit_planes()
     for b in range(stored.n_code_bits):
-        plane = g.op("Gather", g.const(stored.packed[b]), byte)
+        plane = g.op("Gather", g.const(planes[b]), byte)
         bit = g.op("BitShift", plane, shift, direction="RIGHT")
         bit = g.cast(g.op("BitwiseAnd", bit, g.const(np.uint8(1))), TensorProto.INT64)
         bit = g.op("Mul", bit, g.const(np.int64(1 << b)))
