@@ -38,7 +38,16 @@ One line per model:
   pipeline's own input (L2-normalised sublinear counts) with the bucket idf
   and a second L2 normalisation, with the idf but no second normalisation
   (so that the idf could be folded into the coefficients), and with neither,
-  at C = 0.3, 1 and 3: what the path's prediction has to compute.
+  at C = 0.3, 1 and 3: what the path's prediction has to compute;
+- with ``--coding``, the library's path (its fold, three seeds, 20,000 and
+  40,000 buckets, C = 0.3 and 1) with its coefficients as 8 or 16 k-means
+  values: accuracy, and the bytes of the codes packed (3 or 4 bits) and
+  LZMA-coded (``ClusteredArray(compress=True)``, the path's storage), the
+  bytes the codes' entropy would take and the share of the commonest code;
+- with ``--families``, other linear models (``LinearSVC`` at four C,
+  ``RidgeClassifier``, ``SGDClassifier``, ``ComplementNB``,
+  ``MultinomialNB``) on the exact idf-weighted 2**20 columns: the ceiling
+  of any path on these words.
 
 VALIDATION.md ("Accuracy per byte: the linear ceiling") lists what it gave.
 """
@@ -299,6 +308,61 @@ def normalisation_variants(counts, y_fit, y_val, report):
             )
 
 
+def coding_variants(docs_fit, y_fit, docs_val, y_val, report):
+    """The path's coefficients stored as 8 or 16 k-means values, packed or
+    LZMA-coded, at C = 0.3 and 1, over three seeds of the library's fold."""
+    from benchmarks.validation import VECTORIZERS
+    from sklearn_pnet._linear_path import _scaled, fold
+    from sklearn_pnet._storage import ClusteredArray
+
+    vectorizer = VECTORIZERS["hashing-sublinear"]()
+    X_fit, X_val = vectorizer.fit_transform(docs_fit), vectorizer.transform(docs_val)
+    for n_buckets in (20_000, 40_000):
+        for seed in (0, 1, 2):
+            folded_fit, folded_val = fold(X_fit, seed, n_buckets), fold(X_val, seed, n_buckets)
+            frequency = np.bincount(folded_fit.indices, minlength=n_buckets)
+            idf = np.log((1 + folded_fit.shape[0]) / (1 + frequency)) + 1
+            idf = np.asarray(ClusteredArray(idf, 16), dtype=np.float64)
+            Z_fit, Z_val = _scaled(folded_fit, idf), _scaled(folded_val, idf)
+            for C in (0.3, 1.0):
+                svc = LinearSVC(C=C, random_state=0).fit(Z_fit, y_fit)
+                line = [f"float {svc.score(Z_val, y_val):.4f}"]
+                for n_values in (8, 16):
+                    stored = ClusteredArray(svc.coef_, n_values, compress=True)
+                    scores = Z_val @ np.asarray(stored, dtype=np.float64).T + svc.intercept_
+                    accuracy = np.mean(scores.argmax(1) == y_val)
+                    packed = svc.coef_.size * (n_values.bit_length() - 1) // 8
+                    share = np.bincount(stored.codes()) / svc.coef_.size
+                    entropy = -(share[share > 0] * np.log2(share[share > 0])).sum()
+                    line.append(
+                        f"{n_values} values {accuracy:.4f} "
+                        f"({packed:,} bytes packed, {len(stored.lzma_codes):,} LZMA-coded, "
+                        f"{entropy * svc.coef_.size / 8:,.0f} at the codes' entropy; "
+                        f"commonest code {share.max():.0%})"
+                    )
+                report(f"{n_buckets:,} buckets, fold seed {seed}, C = {C}", "; ".join(line))
+
+
+def model_families(counts, idf, y_fit, y_val, report):
+    """Other linear models on the exact 2**20 columns, idf-weighted sublinear
+    counts (the path's ceiling, without buckets or quantization)."""
+    from sklearn.linear_model import RidgeClassifier, SGDClassifier
+    from sklearn.naive_bayes import ComplementNB, MultinomialNB
+
+    X_fit, X_val = scaled(counts[0], idf), scaled(counts[1], idf)
+    models = {f"LinearSVC(C={C})": LinearSVC(C=C, random_state=0) for C in (0.1, 0.3, 1.0, 3.0)}
+    models["RidgeClassifier"] = RidgeClassifier(solver="sparse_cg")
+    models["SGDClassifier(alpha=1e-5)"] = SGDClassifier(alpha=1e-5, random_state=0)
+    models["SGDClassifier(modified_huber)"] = SGDClassifier(
+        loss="modified_huber", alpha=1e-5, random_state=0
+    )
+    models["ComplementNB(alpha=0.1)"] = ComplementNB(alpha=0.1)
+    models["MultinomialNB(alpha=0.01)"] = MultinomialNB(alpha=0.01)
+    for name, model in models.items():
+        accuracy = model.fit(X_fit, y_fit).score(X_val, y_val)
+        report(f"2**20 columns, sublinear, idf, {name}", accuracy)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir")
@@ -307,6 +371,8 @@ def main(argv=None):
     parser.add_argument("--combined", action="store_true", help="bits plus a liblinear path")
     parser.add_argument("--stacked", action="store_true", help="the same, a chosen held-out")
     parser.add_argument("--normalisation", action="store_true", help="what the path computes")
+    parser.add_argument("--coding", action="store_true", help="how the path's codes are stored")
+    parser.add_argument("--families", action="store_true", help="other linear models, exact")
     args = parser.parse_args(argv)
     data = datasets.load("20news", args.data_dir)
     docs_fit, docs_val, y_fit, y_val = latest_split(data)
@@ -327,7 +393,11 @@ def main(argv=None):
             stacked(docs_fit, y_fit, docs_val, y_val, (counts_fit, counts_val), report)
         if args.normalisation:
             normalisation_variants((counts_fit, counts_val), y_fit, y_val, report)
-        if args.combined or args.stacked or args.normalisation:
+        if args.coding:
+            coding_variants(docs_fit, y_fit, docs_val, y_val, report)
+        if args.families:
+            model_families((counts_fit, counts_val), idf, y_fit, y_val, report)
+        if args.combined or args.stacked or args.normalisation or args.coding or args.families:
             return
         report(
             "LinearSVC, 2**20 columns, sublinear",

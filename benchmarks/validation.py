@@ -103,6 +103,11 @@ def main(argv=None):
         help="score every K epochs up to max_iter (warm_start, K epochs a call)",
     )
     parser.add_argument(
+        "--scales",
+        help="comma-separated linear_scale values to score the fitted model at as well "
+        "(the scale enters prediction only)",
+    )
+    parser.add_argument(
         "--split",
         choices=["random", "latest"],
         default="random",
@@ -149,6 +154,9 @@ def main(argv=None):
         f"(classifier {model_size_bytes(classifier)['total']:,}), fit {fit_seconds:.1f} s, "
         f"{classifier.n_iter_} epochs"
     )
+    for scale in args.scales.split(",") if args.scales else ():
+        classifier.set_params(linear_scale=float(scale))
+        print(f"  linear_scale={scale}: validation accuracy {model.score(X_val, y_val):.4f}")
     if args.storage:
         for dtype, n_clusters in STORAGE_FORMS:
             form = dtype if n_clusters is None else f"k-means {n_clusters}"

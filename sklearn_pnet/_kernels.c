@@ -11,6 +11,8 @@
  * projection_structure), or its bits and signed weights for a prediction
  * (sklearn_pnet._inference.projection_entries), with the very hash
  * functions that exported C models compile (export/c/pnet_hash.c).
+ * linear_scores: the scores of a linear path (sklearn_pnet._linear_path),
+ * in the order and precision of the exported C runtime's pnet_add_linear.
  *
  * Each computes exactly what the code it replaces computes, in the same
  * order and precision: the training kernels what torch computes (see each
@@ -32,6 +34,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "export/c/pnet_hash.c"
@@ -598,6 +601,154 @@ sparse_entries(PyObject *self, PyObject *args)
     return hash_slots(args, 1);
 }
 
+static int
+compare_buckets(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* linear_scores(indptr, indices, data, idf, coef_t, intercept, out, seed, n_buckets)
+ *
+ * indptr, indices: int32 or int64 (both the same); data: float64; idf:
+ * float64 (n_buckets); coef_t: float64 (n_buckets, n_scores), row-major;
+ * intercept: float64 (n_scores); out: float64 (n_rows, n_scores),
+ * overwritten. For each row: the non-zeros folded into their hashed bucket
+ * with their hashed sign (in storage order), times the idf, divided by the
+ * row's L2 norm, then each score the sum of bucket times coefficient in
+ * increasing bucket order, plus the intercept: pnet_add_linear's
+ * operations (export/c/pnet_runtime.c), so that Python and an exported
+ * model score alike. Only the buckets a row touches are visited (pnet_add_
+ * linear visits all, adding zeros), and a bucket's coefficients are read
+ * together, which changes no sum: each is still in bucket order.
+ */
+static PyObject *
+linear_scores(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_indptr, b_indices, b_data, b_idf, b_coef, b_intercept, b_out;
+    unsigned long long seed;
+    Py_ssize_t n_buckets;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*Kn", &b_indptr, &b_indices, &b_data, &b_idf,
+                          &b_coef, &b_intercept, &b_out, &seed, &n_buckets)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    double *z = NULL, *sums = NULL;
+    uint32_t *touched = NULL;
+    unsigned char *seen = NULL;
+    const Py_ssize_t n_scores = b_intercept.len / 8;
+    const Py_ssize_t index_size = b_indptr.itemsize;
+    const Py_ssize_t n_rows = b_indptr.len / index_size - 1;
+    const int64_t n_nonzero = b_indices.len / index_size;
+    if (check_buffer(&b_indptr, "indptr", 4, 8) ||
+        check_buffer(&b_indices, "indices", index_size, index_size) ||
+        check_buffer(&b_data, "data", 8, 8) || check_buffer(&b_idf, "idf", 8, 8) ||
+        check_buffer(&b_coef, "coef_t", 8, 8) || check_buffer(&b_intercept, "intercept", 8, 8) ||
+        check_buffer(&b_out, "out", 8, 8)) {
+        goto done;
+    }
+    if (seed > 0xFFFFFFFFULL || n_buckets < 1 || n_buckets > 0xFFFFFFFFLL || n_rows < 0 ||
+        n_scores < 1 || b_data.len / 8 != n_nonzero || b_idf.len != 8 * n_buckets ||
+        b_coef.len != 8 * n_buckets * n_scores || b_out.len != 8 * n_rows * n_scores) {
+        PyErr_SetString(PyExc_ValueError, "linear_scores: inconsistent shapes");
+        goto done;
+    }
+    z = calloc((size_t)n_buckets, sizeof(double));
+    seen = calloc((size_t)n_buckets, 1);
+    touched = malloc((size_t)n_buckets * sizeof(uint32_t));
+    sums = malloc((size_t)n_scores * sizeof(double));
+    if (z == NULL || seen == NULL || touched == NULL || sums == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *data = b_data.buf, *idf = b_idf.buf, *coef = b_coef.buf;
+    const double *intercept = b_intercept.buf;
+    double *out = b_out.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
+        const int64_t start = index_size == 4 ? ((const int32_t *)b_indptr.buf)[i]
+                                              : ((const int64_t *)b_indptr.buf)[i];
+        const int64_t end = index_size == 4 ? ((const int32_t *)b_indptr.buf)[i + 1]
+                                            : ((const int64_t *)b_indptr.buf)[i + 1];
+        size_t n_touched = 0;
+        double norm = 0.0;
+        if (start < 0 || end < start || end > n_nonzero) {
+            bad = 1;
+            break;
+        }
+        for (int64_t k = start; k < end; k++) {
+            const int64_t j = index_size == 4 ? ((const int32_t *)b_indices.buf)[k]
+                                              : ((const int64_t *)b_indices.buf)[k];
+            const double v = data[k];
+            if (j < 0 || j > 0xFFFFFFFFLL) {
+                bad = 1;
+                break;
+            }
+            if (v == 0.0) {
+                continue;
+            }
+            const uint64_t h = pnet_pair_hash((uint32_t)seed, PNET_STREAM_LINEAR, (uint64_t)j, 0);
+            const uint32_t bucket = pnet_fast_range(h, (uint32_t)n_buckets);
+            if (!seen[bucket]) {
+                seen[bucket] = 1;
+                touched[n_touched++] = bucket;
+            }
+            z[bucket] += (h & 1u) ? v : -v;
+        }
+        qsort(touched, n_touched, sizeof(uint32_t), compare_buckets);
+        for (size_t t = 0; t < n_touched; t++) {
+            const uint32_t b = touched[t];
+            z[b] *= idf[b];
+            norm += z[b] * z[b];
+        }
+        if (norm > 0.0) {
+            norm = sqrt(norm);
+            for (size_t t = 0; t < n_touched; t++) {
+                z[touched[t]] /= norm;
+            }
+        }
+        for (Py_ssize_t s = 0; s < n_scores; s++) {
+            sums[s] = 0.0;
+        }
+        for (size_t t = 0; t < n_touched; t++) {
+            const uint32_t b = touched[t];
+            if (z[b] != 0.0) {
+                const double *row = coef + (size_t)b * n_scores;
+                for (Py_ssize_t s = 0; s < n_scores; s++) {
+                    sums[s] += z[b] * row[s];
+                }
+            }
+            z[b] = 0.0;
+            seen[b] = 0;
+        }
+        for (Py_ssize_t s = 0; s < n_scores; s++) {
+            out[i * n_scores + s] = sums[s] + intercept[s];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "linear_scores: a malformed CSR matrix");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(z);
+    free(seen);
+    free(touched);
+    free(sums);
+    PyBuffer_Release(&b_indptr);
+    PyBuffer_Release(&b_indices);
+    PyBuffer_Release(&b_data);
+    PyBuffer_Release(&b_idf);
+    PyBuffer_Release(&b_coef);
+    PyBuffer_Release(&b_intercept);
+    PyBuffer_Release(&b_out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -617,6 +768,8 @@ static PyMethodDef methods[] = {
     {"sparse_structure", sparse_structure, METH_VARARGS,
      "sparse_structure(features, bits, signs, buckets, seed, n_bits, n_slots, n_weights, "
      "n_features)\n\nThe hashed bits, signs and weight indices of a sparse projection's rows."},
+    {"linear_scores", linear_scores, METH_VARARGS,
+     "Scores of a linear path on CSR rows, as an exported model computes them."},
     {"sparse_entries", sparse_entries, METH_VARARGS,
      "sparse_entries(features, weights, bits, values, seed, n_bits, n_slots, n_weights, "
      "n_features)\n\nThe bits and signed weights of a sparse projection's rows."},

@@ -6,10 +6,11 @@ each input feature is folded, with a hashed sign, into one of ``B``
 buckets (as ``HashingVectorizer(n_features=B)`` folds words), the buckets
 are weighted by their smoothed idf and each row is L2-normalised, and a
 ``LinearSVC`` fitted on that gives one score per class. Its coefficients
-are stored as 3-bit k-means codes and the idf as 4-bit ones, so the path
-weighs about ``B * n_classes * 3 / 8 + B / 2`` bytes whatever the number of
-input features; nothing of the folding is stored (it is a hash of the
-seed).
+and the idf are stored as 16-value k-means codes, LZMA-compressed: most
+coefficients share the few values nearest zero, so a code costs about 2
+bits on 20 Newsgroups and the path weighs about ``B * n_classes / 4``
+bytes there, whatever the number of input features; nothing of the
+folding is stored (it is a hash of the seed).
 
 Why a convex solver beside the bits (benchmarks/VALIDATION.md, "What the
 bytes of the compact pipelines are short of"): on 20 Newsgroups the student's
@@ -30,11 +31,20 @@ from sklearn.preprocessing import normalize
 from ._hashing import STREAM_LINEAR, hashed_buckets
 from ._storage import ClusteredArray
 
-# liblinear's C for the path: 0.3 is a point better than the default 1.0
-# once the coefficients are stored as 8 values (VALIDATION.md).
-LINEAR_C = 0.3
-# k-means values of the stored coefficients (3 bits) and idf (4 bits).
-COEF_CLUSTERS = 8
+try:
+    from ._kernels import linear_scores as _compiled_scores
+except ImportError:  # built without a C compiler: numpy below
+    _compiled_scores = None
+
+# liblinear's C for the path, its default: with 16 stored values it reads
+# 0.2-0.9 points above C = 0.3, the better one at 8 (VALIDATION.md,
+# "Entropy-coded path").
+LINEAR_C = 1.0
+# k-means values of the stored coefficients and idf, their codes
+# LZMA-compressed (VALIDATION.md, "Entropy-coded path"): 16 values lose
+# 0.1-0.4 points to float coefficients where 8 lose about 1, and cost
+# about 2 bits a code compressed where 8 cost 3 packed.
+COEF_CLUSTERS = 16
 IDF_CLUSTERS = 16
 
 
@@ -95,20 +105,44 @@ class LinearPath:
         folded = fold(X, seed, n_buckets)
         document_frequency = np.bincount(folded.indices, minlength=n_buckets)
         idf = np.log((1 + folded.shape[0]) / (1 + document_frequency)) + 1
-        idf = ClusteredArray(idf.astype(np.float32), IDF_CLUSTERS)
+        idf = ClusteredArray(idf.astype(np.float32), IDF_CLUSTERS, compress=True)
         svc = LinearSVC(C=LINEAR_C, random_state=seed)
         svc.fit(_scaled(folded, idf), y, sample_weight=sample_weight)
-        coef = ClusteredArray(svc.coef_.astype(np.float32), COEF_CLUSTERS)
+        coef = ClusteredArray(svc.coef_.astype(np.float32), COEF_CLUSTERS, compress=True)
         return cls(seed, idf, coef, svc.intercept_.astype(np.float32))
 
     def scores(self, X, n_classes):
         """Score of each class (float64, shape (n_samples, n_classes)); for
         two classes, 0 for the first."""
         idf, coef_t = self._decoded()
-        z = _scaled(fold(X, self.seed, self.n_buckets), idf)
-        scores = np.asarray(z @ coef_t) + self.intercept
+        if _compiled_scores is not None:
+            scores = self._compiled(X, idf, coef_t)
+        else:
+            z = _scaled(fold(X, self.seed, self.n_buckets), idf)
+            scores = np.asarray(z @ coef_t) + self.intercept
         if n_classes == 2:
             scores = np.hstack([np.zeros_like(scores), scores])
+        return scores
+
+    def _compiled(self, X, idf, coef_t):
+        """The scores by the compiled kernel: the exported C runtime's
+        operations in its order (numpy's differ in the last bits), and a
+        few microseconds a document where scipy's steps take 0.4 ms."""
+        X = sp.csr_matrix(X)
+        indices = X.indices
+        indptr = X.indptr.astype(indices.dtype, copy=False)
+        scores = np.empty((X.shape[0], coef_t.shape[1]))
+        _compiled_scores(
+            indptr,
+            indices,
+            np.ascontiguousarray(X.data, dtype=np.float64),
+            idf,
+            coef_t,
+            self.intercept.astype(np.float64),
+            scores,
+            self.seed,
+            self.n_buckets,
+        )
         return scores
 
     def _decoded(self):

@@ -12,8 +12,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from sklearn_pnet import ProjectionNetClassifier, _inference
-from sklearn_pnet._linear_path import feature_buckets, fold
+from sklearn_pnet import ProjectionNetClassifier, _inference, _linear_path
+from sklearn_pnet._linear_path import LinearPath, feature_buckets, fold
 
 TEXTS = [
     "the rocket went to space and back",
@@ -83,11 +83,15 @@ def test_path_is_compact_and_pickles():
     pipe = _fitted(linear_buckets=4000)
     clf = pipe[-1]
     without = pickle.dumps(_fitted(linear_buckets=0)[-1])
-    # 3-bit codes for 3 x 4,000 coefficients (4,500 bytes) and at most 4-bit
-    # ones for 4,000 idf values (fewer bits where this small set has fewer
-    # distinct values), plus the centroids and framing.
+    path = clf.linear_path_
+    # The codes are stored LZMA-compressed: the pickle grows by those bytes,
+    # the centroids and framing, and by less than packed 4-bit codes for
+    # 3 x 4,000 coefficients and 4,000 idf values would take (8,000 bytes):
+    # this small set leaves most buckets empty, at the same value.
+    stored = len(path.coef.lzma_codes) + len(path.idf.lzma_codes)
     grown = len(pickle.dumps(clf)) - len(without)
-    assert 4_500 < grown <= 4_500 + 2_000 + 600, grown
+    assert stored < grown <= stored + 800, (stored, grown)
+    assert grown < 8_000 / 4, grown
     loaded = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), pipe.predict_proba(TEXTS))
     # What prediction decodes and keeps is not pickled.
@@ -149,3 +153,48 @@ def test_models_from_before_the_path_still_predict():
     expected = pipe.predict_proba(TEXTS)
     del clf.linear_path_  # as a model pickled before linear_buckets existed
     np.testing.assert_array_equal(pipe.predict_proba(TEXTS), expected)
+
+
+def _numpy_scores(path, X, n_classes, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(_linear_path, "_compiled_scores", None)
+        return path.scores(X, n_classes)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_compiled_scores_are_numpys(index_dtype, monkeypatch):
+    assert _linear_path._compiled_scores is not None, "reinstall with a C compiler"
+    rng = np.random.RandomState(0)
+    X = sp.random(200, 3000, density=0.02, format="csr", random_state=0)
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    X.data[::7] = 0.0  # explicit zeros, skipped as the C runtime skips them
+    y = rng.randint(0, 3, 200)
+    path = LinearPath.fit(X, y, None, 5, 300)
+    compiled = path.scores(X, 3)
+    # The kernel adds in the exported runtime's order, numpy in scipy's:
+    # the same sums but for the last bits.
+    np.testing.assert_allclose(compiled, _numpy_scores(path, X, 3, monkeypatch), atol=1e-12)
+    np.testing.assert_array_equal(path.scores(X.toarray(), 3), compiled)
+    # Every entry of each row twice (unsummed, as scipy may hold them): the
+    # row folds to twice itself and normalises to the same scores.
+    pieces = [slice(a, b) for a, b in zip(X.indptr[:-1], X.indptr[1:])]
+    doubled = sp.csr_matrix(
+        (
+            np.concatenate([np.r_[X.data[p], X.data[p]] for p in pieces]),
+            np.concatenate([np.r_[X.indices[p], X.indices[p]] for p in pieces]),
+            2 * X.indptr,
+        ),
+        shape=X.shape,
+    )
+    np.testing.assert_allclose(path.scores(doubled, 3), compiled, atol=1e-12)
+
+
+def test_compiled_scores_reject_a_malformed_matrix():
+    path = LinearPath.fit(sp.eye(6, format="csr"), np.arange(6) % 2, None, 1, 8)
+    args = [np.zeros(8), np.zeros((8, 1)), np.zeros(1), np.zeros((2, 1)), 1, 8]
+    indptr, indices = np.array([0, 3, 2], np.int64), np.array([0, 1], np.int64)
+    with pytest.raises(ValueError, match="malformed"):
+        _linear_path._compiled_scores(indptr, indices, np.ones(2), *args)
+    with pytest.raises(ValueError, match="shapes"):
+        _linear_path._compiled_scores(indptr[:2], indices, np.ones(3), *args)
+    assert path.scores(sp.csr_matrix((2, 6)), 2).shape == (2, 2)
