@@ -517,16 +517,18 @@ def test_pipeline_speed_times_every_pipeline_on_raw_text():
     words = np.array(["apple", "bread", "cloud", "delta", "earth", "flame", "grape", "house"])
     X = [" ".join(rng.choice(words, size=12)) for _ in range(60)]
     y = np.arange(60) % 3
-    models = pipeline_speed.pipelines(slots=(2, 8), n_bits=16, n_weights=64)
+    models = pipeline_speed.pipelines(slots=(8, 2), n_bits=16, n_weights=64, linear_buckets=32)
     rates = pipeline_speed.rows_per_second(models, X[:40], y[:40], X[40:], n_latency_calls=20)
     assert list(rates) == [
-        "ProjectionNet, 2 slots per word",
         "ProjectionNet, 8 slots per word",
+        "ProjectionNet, 2 slots per word",
+        "ProjectionNet, 8 slots per word, no linear path",
         "LinearSVC",
     ]
     assert all(rate > 0 and latency > 0 for rate, latency in rates.values())
-    projector = models["ProjectionNet, 8 slots per word"][-1]
-    assert projector.projector_.n_slots_ == 8
+    first = models["ProjectionNet, 8 slots per word"][-1]
+    assert first.projector_.n_slots_ == 8 and first.linear_path_.n_buckets == 32
+    assert models["ProjectionNet, 8 slots per word, no linear path"][-1].linear_path_ is None
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
