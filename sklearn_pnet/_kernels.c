@@ -608,10 +608,13 @@ compare_buckets(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* linear_scores(indptr, indices, data, idf, coef_t, intercept, out, seed, n_buckets)
+/* linear_scores(indptr, indices, data, idf, coef_t, intercept, out, seed, n_buckets[, table])
  *
  * indptr, indices: int32 or int64 (both the same); data: float64; idf:
- * float64 (n_buckets); coef_t: float64 (n_buckets, n_scores), row-major;
+ * float64 (n_buckets); coef_t: float64 (n_buckets, n_scores), row-major,
+ * or with table (256 float64), uint8 codes into it (an eighth of the
+ * memory kept for prediction: 0.9 MB instead of 6.9 at 43,000 buckets and
+ * 20 classes);
  * intercept: float64 (n_scores); out: float64 (n_rows, n_scores),
  * overwritten. For each row: the non-zeros folded into their hashed bucket
  * with their hashed sign (in storage order), times the idf, divided by the
@@ -627,12 +630,15 @@ linear_scores(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer b_indptr, b_indices, b_data, b_idf, b_coef, b_intercept, b_out;
+    Py_buffer b_table = {0};
     unsigned long long seed;
     Py_ssize_t n_buckets;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*Kn", &b_indptr, &b_indices, &b_data, &b_idf,
-                          &b_coef, &b_intercept, &b_out, &seed, &n_buckets)) {
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*Kn|y*", &b_indptr, &b_indices, &b_data, &b_idf,
+                          &b_coef, &b_intercept, &b_out, &seed, &n_buckets, &b_table)) {
         return NULL;
     }
+    const int coded = b_table.buf != NULL;
+    const Py_ssize_t coef_size = coded ? 1 : 8;
     PyObject *result = NULL;
     double *z = NULL, *sums = NULL;
     uint32_t *touched = NULL;
@@ -644,13 +650,18 @@ linear_scores(PyObject *self, PyObject *args)
     if (check_buffer(&b_indptr, "indptr", 4, 8) ||
         check_buffer(&b_indices, "indices", index_size, index_size) ||
         check_buffer(&b_data, "data", 8, 8) || check_buffer(&b_idf, "idf", 8, 8) ||
-        check_buffer(&b_coef, "coef_t", 8, 8) || check_buffer(&b_intercept, "intercept", 8, 8) ||
-        check_buffer(&b_out, "out", 8, 8)) {
+        check_buffer(&b_coef, "coef_t", coef_size, coef_size) ||
+        check_buffer(&b_intercept, "intercept", 8, 8) || check_buffer(&b_out, "out", 8, 8) ||
+        (coded && check_buffer(&b_table, "table", 8, 8))) {
+        goto done;
+    }
+    if (coded && b_table.len != 8 * 256) {
+        PyErr_SetString(PyExc_ValueError, "linear_scores: the table needs 256 values");
         goto done;
     }
     if (seed > 0xFFFFFFFFULL || n_buckets < 1 || n_buckets > 0xFFFFFFFFLL || n_rows < 0 ||
         n_scores < 1 || b_data.len / 8 != n_nonzero || b_idf.len != 8 * n_buckets ||
-        b_coef.len != 8 * n_buckets * n_scores || b_out.len != 8 * n_rows * n_scores) {
+        b_coef.len != coef_size * n_buckets * n_scores || b_out.len != 8 * n_rows * n_scores) {
         PyErr_SetString(PyExc_ValueError, "linear_scores: inconsistent shapes");
         goto done;
     }
@@ -662,7 +673,8 @@ linear_scores(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    const double *data = b_data.buf, *idf = b_idf.buf, *coef = b_coef.buf;
+    const double *data = b_data.buf, *idf = b_idf.buf, *coef = b_coef.buf, *table = b_table.buf;
+    const uint8_t *codes = b_coef.buf;
     const double *intercept = b_intercept.buf;
     double *out = b_out.buf;
     int bad = 0;
@@ -714,7 +726,12 @@ linear_scores(PyObject *self, PyObject *args)
         }
         for (size_t t = 0; t < n_touched; t++) {
             const uint32_t b = touched[t];
-            if (z[b] != 0.0) {
+            if (z[b] != 0.0 && coded) {
+                const uint8_t *row = codes + (size_t)b * n_scores;
+                for (Py_ssize_t s = 0; s < n_scores; s++) {
+                    sums[s] += z[b] * table[row[s]];
+                }
+            } else if (z[b] != 0.0) {
                 const double *row = coef + (size_t)b * n_scores;
                 for (Py_ssize_t s = 0; s < n_scores; s++) {
                     sums[s] += z[b] * row[s];
@@ -746,6 +763,7 @@ done:
     PyBuffer_Release(&b_coef);
     PyBuffer_Release(&b_intercept);
     PyBuffer_Release(&b_out);
+    PyBuffer_Release(&b_table);
     return result;
 }
 

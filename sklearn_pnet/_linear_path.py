@@ -114,51 +114,57 @@ class LinearPath:
     def scores(self, X, n_classes):
         """Score of each class (float64, shape (n_samples, n_classes)); for
         two classes, 0 for the first."""
-        idf, coef_t = self._decoded()
         if _compiled_scores is not None:
-            scores = self._compiled(X, idf, coef_t)
+            scores = self._compiled(X)
         else:
+            idf, coef_t = self._kept("decoded", self._decode)
             z = _scaled(fold(X, self.seed, self.n_buckets), idf)
             scores = np.asarray(z @ coef_t) + self.intercept
         if n_classes == 2:
             scores = np.hstack([np.zeros_like(scores), scores])
         return scores
 
-    def _compiled(self, X, idf, coef_t):
+    def _compiled(self, X):
         """The scores by the compiled kernel: the exported C runtime's
         operations in its order (numpy's differ in the last bits), and a
         few microseconds a document where scipy's steps take 0.4 ms."""
+        idf, codes_t, table = self._kept("coded", self._code)
         X = sp.csr_matrix(X)
         indices = X.indices
         indptr = X.indptr.astype(indices.dtype, copy=False)
-        scores = np.empty((X.shape[0], coef_t.shape[1]))
+        scores = np.empty((X.shape[0], codes_t.shape[1]))
+        data = np.ascontiguousarray(X.data, dtype=np.float64)
+        intercept = self.intercept.astype(np.float64)
         _compiled_scores(
-            indptr,
-            indices,
-            np.ascontiguousarray(X.data, dtype=np.float64),
-            idf,
-            coef_t,
-            self.intercept.astype(np.float64),
-            scores,
-            self.seed,
-            self.n_buckets,
+            indptr, indices, data, idf, codes_t, intercept, scores, self.seed, self.n_buckets, table
         )
         return scores
 
-    def _decoded(self):
-        """The idf and the transposed coefficients in float64, decoded at
-        the first prediction and kept (not pickled): decoding 250,000 3-bit
-        codes took most of a one-document prediction."""
-        decoded = vars(self).get("_decoded_arrays")
-        if decoded is None:
-            idf = np.asarray(self.idf, dtype=np.float64)
-            coef_t = np.ascontiguousarray(np.asarray(self.coef, dtype=np.float64).T)
-            decoded = self._decoded_arrays = (idf, coef_t)
-        return decoded
+    def _kept(self, name, make):
+        """``make()``, made at the first prediction and kept (not pickled):
+        decoding 250,000 3-bit codes took most of a one-document
+        prediction."""
+        kept = vars(self).setdefault("_kept_arrays", {})
+        if name not in kept:
+            kept[name] = make()
+        return kept[name]
+
+    def _decode(self):
+        """The idf and the transposed coefficients in float64."""
+        idf = np.asarray(self.idf, dtype=np.float64)
+        return idf, np.ascontiguousarray(np.asarray(self.coef, dtype=np.float64).T)
+
+    def _code(self):
+        """The idf in float64, the transposed coefficients as byte codes
+        into a table of 256 float64 values (the centroids, exactly)."""
+        table = np.zeros(256)
+        table[: len(self.coef.centroids)] = self.coef.centroids
+        codes_t = self.coef.codes().reshape(self.coef.shape).T
+        return np.asarray(self.idf, dtype=np.float64), np.ascontiguousarray(codes_t), table
 
     def __getstate__(self):
         state = dict(vars(self))
-        state.pop("_decoded_arrays", None)
+        state.pop("_kept_arrays", None)
         return state
 
 

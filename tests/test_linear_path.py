@@ -198,3 +198,35 @@ def test_compiled_scores_reject_a_malformed_matrix():
     with pytest.raises(ValueError, match="shapes"):
         _linear_path._compiled_scores(indptr[:2], indices, np.ones(3), *args)
     assert path.scores(sp.csr_matrix((2, 6)), 2).shape == (2, 2)
+
+
+def test_compiled_scores_follow_the_exported_runtime_to_the_bit():
+    """The kernel against a plain-Python transcription of pnet_add_linear
+    (export/c/pnet_runtime.c; DEVICE.md, "Linear path"): fold in storage
+    order, idf, norm over increasing buckets, scores in increasing bucket
+    order, all in double."""
+    X = sp.random(40, 900, density=0.05, format="csr", random_state=1)
+    y = np.arange(40) % 3
+    path = LinearPath.fit(X, y, None, 11, 120)
+    idf, coef_t = path._decode()
+    buckets, signs = feature_buckets(path.seed, np.arange(900), path.n_buckets)
+    expected = np.empty((40, 3))
+    for i in range(40):
+        z = [0.0] * path.n_buckets
+        for k in range(X.indptr[i], X.indptr[i + 1]):
+            j, v = int(X.indices[k]), float(X.data[k])
+            z[buckets[j]] += v if signs[j] > 0 else -v
+        norm = 0.0
+        for b in range(path.n_buckets):
+            z[b] *= float(idf[b])
+            norm += z[b] * z[b]
+        if norm > 0.0:
+            norm = float(np.sqrt(norm))
+            z = [value / norm for value in z]
+        for s in range(3):
+            score = 0.0
+            for b in range(path.n_buckets):
+                if z[b] != 0.0:
+                    score += z[b] * float(coef_t[b, s])
+            expected[i, s] = score + float(path.intercept[s])
+    np.testing.assert_array_equal(path.scores(X, 3), expected)

@@ -292,7 +292,8 @@ def _model_source(arrays, model):
         if path is not None:
             parts.append(_linear(arrays, path, estimator.linear_scale))
             fields["linear"] = f"&{name}_linear"
-            scratch += path.n_buckets
+            # The buckets, and one sum a score.
+            scratch += path.n_buckets + path.coef.shape[0]
         facts = {"n_outputs": len(estimator.classes_), "scratch": scratch}
     elif isinstance(estimator, HashedNetClassifier):
         sizes = estimator.layer_sizes_

@@ -265,10 +265,14 @@ static int pnet_add_linear(const pnet_linear *L, uint32_t n_features, const doub
                            const uint32_t *indices, const double *values, size_t nnz, double *z,
                            double *logits)
 {
-    double norm = 0.0;
+    /* z: n_buckets doubles, then n_scores for the sums. Buckets a sample
+     * leaves at zero are skipped: multiplied by the idf, divided by the
+     * norm or times a coefficient they stay zero and add zero, so each sum
+     * is the same, in the same (increasing bucket) order. */
+    double norm = 0.0, *sums = z + L->n_buckets;
     size_t k, n = x != NULL ? n_features : nnz;
     uint32_t b, s;
-    memset(z, 0, L->n_buckets * sizeof(double));
+    memset(z, 0, (L->n_buckets + L->n_scores) * sizeof(double));
     for (k = 0; k < n; k++) {
         uint32_t j = x != NULL ? (uint32_t)k : indices[k];
         double v = x != NULL ? x[k] : values[k];
@@ -283,23 +287,23 @@ static int pnet_add_linear(const pnet_linear *L, uint32_t n_features, const doub
         z[pnet_fast_range(h, L->n_buckets)] += (h & 1u) ? v : -v;
     }
     for (b = 0; b < L->n_buckets; b++) {
-        z[b] *= (double)pnet_value(&L->idf, b);
-        norm += z[b] * z[b];
+        if (z[b] != 0.0) {
+            z[b] *= (double)pnet_value(&L->idf, b);
+            norm += z[b] * z[b];
+        }
     }
-    if (norm > 0.0) {
-        norm = sqrt(norm);
-        for (b = 0; b < L->n_buckets; b++) {
+    /* A norm that underflows to zero leaves the buckets as they are. */
+    norm = norm > 0.0 ? sqrt(norm) : 1.0;
+    for (b = 0; b < L->n_buckets; b++) {
+        if (z[b] != 0.0) {
             z[b] /= norm;
+            for (s = 0; s < L->n_scores; s++) {
+                sums[s] += z[b] * (double)pnet_value(&L->coef, s * L->n_buckets + b);
+            }
         }
     }
     for (s = 0; s < L->n_scores; s++) {
-        double score = 0.0;
-        for (b = 0; b < L->n_buckets; b++) {
-            if (z[b] != 0.0) {
-                score += z[b] * (double)pnet_value(&L->coef, s * L->n_buckets + b);
-            }
-        }
-        score += (double)pnet_value(&L->intercept, s);
+        double score = sums[s] + (double)pnet_value(&L->intercept, s);
         logits[L->n_scores == 1 ? 1 : s] += L->scale * score;
     }
     return 0;
@@ -309,7 +313,7 @@ static int pnet_add_linear(const pnet_linear *L, uint32_t n_features, const doub
 static const double *pnet_forward(const pnet_model *m, const double *x, const uint32_t *indices,
                                   const double *values, size_t nnz, double *scratch, int *err)
 {
-    uint32_t path = m->linear != NULL ? m->linear->n_buckets : 0;
+    uint32_t path = m->linear != NULL ? m->linear->n_buckets + m->linear->n_scores : 0;
     uint32_t width = (m->scratch_doubles - path - (m->kind == PNET_PROJECTION_NET
                                                    ? m->projection->n_bits : 0)) / 2;
     double *a = scratch, *b = scratch + width, *t;
