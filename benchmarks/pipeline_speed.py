@@ -15,7 +15,8 @@ ProjectionNet pipelines are fitted for one epoch of the student (their
 path is fitted as usual): the layout of the target, not its accuracy.
 Prints one line per pipeline: batch rows/s (best of 5 calls on the whole
 test set) and one-document latency (median of 1,000 calls), each also as a
-ratio to ``LinearSVC``'s.
+ratio to ``LinearSVC``'s. ``--no-path-kernel`` scores the linear path with
+numpy and scipy instead of the compiled kernel.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -41,6 +42,7 @@ from benchmarks import datasets
 from benchmarks.measure import best_rows_per_second
 from benchmarks.speed import N_LATENCY_CALLS, one_row_latency
 from benchmarks.targets import NEWSGROUPS_256_KIB, compact_newsgroups_pipeline
+from sklearn_pnet import _linear_path
 
 
 def pipelines(slots=(32, 16), **layout):
@@ -82,7 +84,14 @@ def rows_per_second(models, X_train, y_train, X_test, n_latency_calls=N_LATENCY_
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="directory laid out as ../shared/data")
+    parser.add_argument(
+        "--no-path-kernel",
+        action="store_true",
+        help="score the linear path with numpy and scipy, as without the compiled kernel",
+    )
     args = parser.parse_args(argv)
+    if args.no_path_kernel:
+        _linear_path._compiled_scores = None
     news = datasets.load("20news", args.data_dir)
     rates = rows_per_second(pipelines(), news.X_train, news.y_train, news.X_test)
     peer_rate, peer_latency = rates["LinearSVC"]
