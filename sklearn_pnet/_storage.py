@@ -22,19 +22,15 @@ computed on the compressed form.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import lzma
-
 import numpy as np
 import scipy.sparse as sp
 
-SCALE_BLOCK = 256
+try:
+    import lzma
+except ImportError:  # a Python built without liblzma: only compress=True needs it
+    lzma = None
 
-# Raw LZMA2 (no container: its header and check would cost ~60 bytes per
-# array) at its strongest preset. The codes of a linear model's
-# coefficients are far from uniform (57% of 20 Newsgroups' 16-value codes
-# are the value nearest zero), and LZMA stores them within 3% of their
-# order-0 entropy (benchmarks/VALIDATION.md, "Entropy-coded path").
-LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+SCALE_BLOCK = 256
 
 
 class QuantizedArray:
@@ -163,6 +159,20 @@ def _bit_planes(codes, n_code_bits):
     return np.packbits(planes.astype(np.uint8), axis=1, bitorder="little")
 
 
+def _lzma_filters():
+    """Raw LZMA2 (no container: its header and check would cost ~60 bytes
+    per array) at its strongest preset. The codes of a linear model's
+    coefficients are far from uniform (47-67% of 20 Newsgroups' 16-value
+    codes are the commonest one), and LZMA stores them 3% above their
+    order-0 entropy (benchmarks/VALIDATION.md, "Entropy-coded path")."""
+    if lzma is None:
+        raise ImportError(
+            "LZMA-coded weights need Python's lzma module, which this Python was built "
+            "without; install liblzma (xz) and rebuild Python, or use another Python."
+        )
+    return [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+
+
 def _compress_codes(codes, n_code_bits):
     """LZMA of the codes, two to a byte when they fit in 4 bits (LZMA then
     codes each byte from the previous one's context: 2-3% smaller than a
@@ -171,13 +181,13 @@ def _compress_codes(codes, n_code_bits):
     if n_code_bits <= 4:
         codes = np.append(codes, np.zeros(len(codes) % 2, dtype=np.uint8))
         codes = codes[0::2] | (codes[1::2] << 4)
-    return lzma.compress(codes.tobytes(), format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    filters = _lzma_filters()
+    return lzma.compress(codes.tobytes(), format=lzma.FORMAT_RAW, filters=filters)
 
 
 def _decompress_codes(data, n_code_bits, size):
-    raw = np.frombuffer(
-        lzma.decompress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS), dtype=np.uint8
-    )
+    filters = _lzma_filters()
+    raw = np.frombuffer(lzma.decompress(data, format=lzma.FORMAT_RAW, filters=filters), np.uint8)
     if n_code_bits <= 4:
         raw = np.stack([raw & 15, raw >> 4], axis=1).ravel()
     return raw[:size].copy()

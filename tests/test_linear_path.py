@@ -230,3 +230,20 @@ def test_compiled_scores_follow_the_exported_runtime_to_the_bit():
                     score += z[b] * float(coef_t[b, s])
             expected[i, s] = score + float(path.intercept[s])
     np.testing.assert_array_equal(path.scores(X, 3), expected)
+
+
+def test_paths_stored_before_the_lzma_codes_still_score(monkeypatch):
+    # Paths fitted before this storage kept 8 values in packed bit planes
+    # (no lzma_codes): the kernel and numpy read them alike.
+    from sklearn_pnet._storage import ClusteredArray
+
+    X = sp.random(50, 400, density=0.05, format="csr", random_state=2)
+    fitted = LinearPath.fit(X, np.arange(50) % 3, None, 4, 64)
+    old = LinearPath(
+        fitted.seed,
+        ClusteredArray(np.asarray(fitted.idf), 16),
+        ClusteredArray(np.asarray(fitted.coef), 8),
+        fitted.intercept,
+    )
+    assert old.coef.packed is not None and not hasattr(old.coef, "lzma_codes")
+    np.testing.assert_allclose(old.scores(X, 3), _numpy_scores(old, X, 3, monkeypatch), atol=1e-12)

@@ -111,3 +111,13 @@ def test_pruned_matrix_with_indices_out_of_range_is_refused():
     pruned.indices = pruned.indices + 10  # as a tampered file could hold
     with pytest.raises(ValueError, match="indices must be < 4"):
         pruned.matmul(np.ones((2, 4)))
+
+
+def test_without_lzma_only_the_coded_form_is_refused(weights, monkeypatch):
+    coded = _storage.ClusteredArray(weights, 16, compress=True)
+    monkeypatch.setattr(_storage, "lzma", None)
+    assert np.asarray(_storage.ClusteredArray(weights, 16)).shape == weights.shape
+    with pytest.raises(ImportError, match="lzma module"):
+        _storage.ClusteredArray(weights, 16, compress=True)
+    with pytest.raises(ImportError, match="lzma module"):
+        np.asarray(coded)
