@@ -42,7 +42,8 @@ One line per model:
 - with ``--coding``, the library's path (its fold, three seeds, 20,000 and
   40,000 buckets, C = 0.3 and 1) with its coefficients as 8 or 16 k-means
   values: accuracy, and the bytes of the codes packed (3 or 4 bits) and
-  LZMA-coded (``ClusteredArray(compress=True)``, the path's storage), the
+  LZMA-coded (``ClusteredArray(compress=True)``, the path's storage: a
+  bucket's codes together; and a class's together, as first stored), the
   bytes the codes' entropy would take and the share of the commonest code;
 - with ``--families``, other linear models (``LinearSVC`` at four C,
   ``RidgeClassifier``, ``SGDClassifier``, ``ComplementNB``,
@@ -313,7 +314,7 @@ def coding_variants(docs_fit, y_fit, docs_val, y_val, report):
     LZMA-coded, at C = 0.3 and 1, over three seeds of the library's fold."""
     from benchmarks.validation import VECTORIZERS
     from sklearn_pnet._linear_path import _scaled, fold
-    from sklearn_pnet._storage import ClusteredArray
+    from sklearn_pnet._storage import ClusteredArray, _compress_codes
 
     vectorizer = VECTORIZERS["hashing-sublinear"]()
     X_fit, X_val = vectorizer.fit_transform(docs_fit), vectorizer.transform(docs_val)
@@ -332,11 +333,14 @@ def coding_variants(docs_fit, y_fit, docs_val, y_val, report):
                     scores = Z_val @ np.asarray(stored, dtype=np.float64).T + svc.intercept_
                     accuracy = np.mean(scores.argmax(1) == y_val)
                     packed = svc.coef_.size * (n_values.bit_length() - 1) // 8
-                    share = np.bincount(stored.codes()) / svc.coef_.size
+                    codes = stored.codes()
+                    share = np.bincount(codes) / svc.coef_.size
+                    row_by_row = len(_compress_codes(codes, stored.n_code_bits))
                     entropy = -(share[share > 0] * np.log2(share[share > 0])).sum()
                     line.append(
                         f"{n_values} values {accuracy:.4f} "
-                        f"({packed:,} bytes packed, {len(stored.lzma_codes):,} LZMA-coded, "
+                        f"({packed:,} bytes packed, {len(stored.lzma_codes):,} LZMA-coded "
+                        f"a bucket at a time, {row_by_row:,} a class at a time, "
                         f"{entropy * svc.coef_.size / 8:,.0f} at the codes' entropy; "
                         f"commonest code {share.max():.0%})"
                     )

@@ -6,7 +6,7 @@ Run from the project root::
 
 The 256 KiB 20 Newsgroups target (``targets.py``) is
 ``HashingVectorizer`` -> ``log1p`` -> ``Normalizer`` -> a ProjectionNet of
-256 bits (32 slots per word, the default) with a linear path on 43,000
+256 bits (32 slots per word, the default) with a linear path on 45,000
 buckets. This script measures its prediction on the test documents, one
 thread, against ``HashingVectorizer`` -> ``LinearSVC``, and the same layout
 at 16 slots per word and without its path, to show what each part costs.

@@ -202,10 +202,10 @@ class ProjectionNetClassifier(BaseNetClassifier):
         class a score, which prediction adds to the student's logits times
         ``linear_scale``. Its coefficients and idf are stored as 16-value
         k-means codes, LZMA-compressed: about 2 to 3 bits a coefficient,
-        fewer the more buckets (20 Newsgroups: 2.5 bits at 20,000 buckets,
-        1.9 at 40,000). On long texts under a tight byte budget the path
+        fewer the more buckets (20 Newsgroups: 2.4 bits at 20,000 buckets,
+        1.8 at 40,000). On long texts under a tight byte budget the path
         is worth 2 to 4 points over the bits alone (20 Newsgroups, test
-        split: 79.5% -> 83.6% within 128 KiB, 82.8% -> 84.96% within 256
+        split: 79.5% -> 83.6% within 128 KiB, 82.8% -> 85.3% within 256
         KiB; ``benchmarks/VALIDATION.md``, "The linear path" and
         "Entropy-coded path"). ``partial_fit`` cannot fit it.
 

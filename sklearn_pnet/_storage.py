@@ -104,8 +104,8 @@ class ClusteredArray:
         column by column (``lzma_order = "F"``): a linear path's
         coefficients, ``(n_classes, n_buckets)``, then come a bucket at a
         time, and a bucket's codes depend on each other (an empty or
-        uninformative bucket has all its coefficients near zero): 7%
-        fewer bytes than row by row on 20 Newsgroups at 45,000 buckets
+        uninformative bucket has all its coefficients near zero): 4-7%
+        fewer bytes than row by row on 20 Newsgroups
         (``benchmarks/VALIDATION.md``, "Entropy-coded path").
     """
 
@@ -174,8 +174,9 @@ def _lzma_filters():
     """Raw LZMA2 (no container: its header and check would cost ~60 bytes
     per array) at its strongest preset. The codes of a linear model's
     coefficients are far from uniform (47-67% of 20 Newsgroups' 16-value
-    codes are the commonest one), and LZMA stores them 3% above their
-    order-0 entropy (benchmarks/VALIDATION.md, "Entropy-coded path")."""
+    codes are the commonest one), and LZMA stores them within 4% of
+    their order-0 entropy (benchmarks/VALIDATION.md, "Entropy-coded
+    path")."""
     if lzma is None:
         raise ImportError(
             "LZMA-coded weights need Python's lzma module, which this Python was built "
