@@ -37,13 +37,13 @@ except ImportError:  # built without a C compiler: numpy below
     _compiled_scores = None
 
 # liblinear's C for the path, its default: with 16 stored values it reads
-# 0.2-0.9 points above C = 0.3, the better one at 8 (VALIDATION.md,
-# "Entropy-coded path").
+# 0.2-0.8 points above C = 0.3 (0.4-0.5 on average), the better one at 8
+# values (VALIDATION.md, "Entropy-coded path").
 LINEAR_C = 1.0
 # k-means values of the stored coefficients and idf, their codes
-# LZMA-compressed (VALIDATION.md, "Entropy-coded path"): 16 values lose
-# 0.1-0.4 points to float coefficients where 8 lose about 1, and cost
-# about 2 bits a code compressed where 8 cost 3 packed.
+# LZMA-compressed (VALIDATION.md, "Entropy-coded path"): at C = 1, 16 values
+# lose 0.0-0.2 points to float coefficients where 8 lose 1.2-1.4, and cost
+# about 2 bits a code LZMA-coded where 8 cost 3 packed.
 COEF_CLUSTERS = 16
 IDF_CLUSTERS = 16
 
@@ -142,8 +142,8 @@ class LinearPath:
 
     def _kept(self, name, make):
         """``make()``, made at the first prediction and kept (not pickled):
-        decoding 250,000 3-bit codes took most of a one-document
-        prediction."""
+        decompressing and decoding the codes would otherwise take most of
+        a one-document prediction."""
         kept = vars(self).setdefault("_kept_arrays", {})
         if name not in kept:
             kept[name] = make()

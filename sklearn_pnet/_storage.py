@@ -186,8 +186,8 @@ def _lzma_filters():
 
 
 def _compress_codes(codes, n_code_bits):
-    """LZMA of the codes, two to a byte when they fit in 4 bits (6-10%
-    smaller than a byte per code on 20 Newsgroups' coefficients)."""
+    """LZMA of the codes, two to a byte when they fit in 4 bits (smaller
+    than a byte per code on 20 Newsgroups' coefficients)."""
     codes = np.asarray(codes, dtype=np.uint8)
     if n_code_bits <= 4:
         codes = np.append(codes, np.zeros(len(codes) % 2, dtype=np.uint8))
@@ -197,8 +197,18 @@ def _compress_codes(codes, n_code_bits):
 
 
 def _decompress_codes(data, n_code_bits, size):
-    filters = _lzma_filters()
-    raw = np.frombuffer(lzma.decompress(data, format=lzma.FORMAT_RAW, filters=filters), np.uint8)
+    """The ``size`` codes back. At most the bytes they take are
+    decompressed: a damaged or hostile file cannot make this allocate
+    more."""
+    expected = (size + 1) // 2 if n_code_bits <= 4 else size
+    filters = _lzma_filters()  # first: it says why when lzma is missing
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
+    raw = np.frombuffer(decompressor.decompress(data, max_length=expected), np.uint8)
+    if len(raw) != expected:
+        raise ValueError(
+            f"LZMA-coded weights hold {len(raw)} bytes where {expected} were expected: "
+            "the model file is damaged; dump the model again."
+        )
     if n_code_bits <= 4:
         raw = np.stack([raw & 15, raw >> 4], axis=1).ravel()
     return raw[:size].copy()

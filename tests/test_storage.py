@@ -134,3 +134,13 @@ def test_lzma_codes_of_a_matrix_go_column_by_column():
     coded.lzma_codes = _storage._compress_codes(expected, 4)
     del coded.lzma_order
     np.testing.assert_array_equal(coded.codes(), expected)
+
+
+def test_damaged_lzma_codes_are_refused(weights):
+    coded = _storage.ClusteredArray(weights, 16, compress=True)
+    coded.lzma_codes = _storage._compress_codes(np.zeros(10, np.uint8), 4)
+    with pytest.raises(ValueError, match="damaged"):
+        coded.codes()
+    # More data than the codes take is never decompressed past them.
+    coded.lzma_codes = _storage._compress_codes(np.zeros(10**6, np.uint8), 4)
+    assert len(coded.codes()) == weights.size
