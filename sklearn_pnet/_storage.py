@@ -101,7 +101,7 @@ class ClusteredArray:
         planes (``packed``): each weight then costs about the entropy of
         the codes, and decoding takes one decompression (a few
         milliseconds per million codes). A matrix's codes are compressed
-        column by column (``lzma_order = "F"``): a linear path's
+        column by column: a linear path's
         coefficients, ``(n_classes, n_buckets)``, then come a bucket at a
         time, and a bucket's codes depend on each other (an empty or
         uninformative bucket has all its coefficients near zero): 4-7%
@@ -116,8 +116,7 @@ class ClusteredArray:
         self.n_code_bits = code_bits(len(self.centroids))
         if compress:
             self.packed = None
-            self.lzma_order = "F"
-            codes = codes.reshape(self.shape).ravel(order=self.lzma_order)
+            codes = codes.reshape(self.shape).ravel(order="F")
             self.lzma_codes = _compress_codes(codes, self.n_code_bits)
         else:
             self.packed = _bit_planes(codes, self.n_code_bits)
@@ -138,9 +137,7 @@ class ClusteredArray:
         size = int(np.prod(self.shape))
         if self.packed is None:
             codes = _decompress_codes(self.lzma_codes, self.n_code_bits, size)
-            # Row by row in arrays compressed before the column order.
-            order = getattr(self, "lzma_order", "C")
-            codes = codes.reshape(self.shape, order=order).ravel()
+            codes = codes.reshape(self.shape, order="F").ravel()
             return codes if indices is None else codes[indices]
         planes = np.unpackbits(self.packed, axis=1, count=size, bitorder="little")
         # Assemble all codes (one byte each, k <= 256) before gathering: a
