@@ -321,9 +321,7 @@ def coding_variants(docs_fit, y_fit, docs_val, y_val, report):
     for n_buckets in (20_000, 40_000):
         for seed in (0, 1, 2):
             folded_fit, folded_val = fold(X_fit, seed, n_buckets), fold(X_val, seed, n_buckets)
-            frequency = np.bincount(folded_fit.indices, minlength=n_buckets)
-            idf = np.log((1 + folded_fit.shape[0]) / (1 + frequency)) + 1
-            idf = np.asarray(ClusteredArray(idf, 16), dtype=np.float64)
+            idf = np.asarray(ClusteredArray(idf_of(folded_fit), 16), dtype=np.float64)
             Z_fit, Z_val = _scaled(folded_fit, idf), _scaled(folded_val, idf)
             for C in (0.3, 1.0):
                 svc = LinearSVC(C=C, random_state=0).fit(Z_fit, y_fit)
