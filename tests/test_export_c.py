@@ -461,16 +461,17 @@ def test_projection_bits_real_data(density, mnist_subset, newsgroups_tfidf, tmp_
 @pytest.mark.parametrize("front_end", ["hashing", "hashing-log1p"])
 def test_text_front_end_newsgroups(front_end, tmp_path):
     """Raw 20 Newsgroups text through HashingVectorizer's defaults, and
-    through the 128 KiB pipeline's front end (raw counts, log1p, l2)."""
+    through the compact pipelines' front end (raw counts, log1p, l2) with
+    their LZMA-coded linear path."""
     train, test = fetch_newsgroups("train"), fetch_newsgroups("test")
-    steps = [HashingVectorizer()]
+    steps, params = [HashingVectorizer()], {}
     if front_end == "hashing-log1p":
         raw = HashingVectorizer(n_features=2**20, norm=None, alternate_sign=False)
-        steps = [raw, *SUBLINEAR_STEPS["log1p-l2"]()]
-    pipe = make_pipeline(
-        *steps,
-        ProjectionNetClassifier(n_bits=256, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
-    ).fit(train.data, train.target)
+        steps, params = [raw, *SUBLINEAR_STEPS["log1p-l2"]()], {"linear_buckets": 3000}
+    clf = ProjectionNetClassifier(
+        n_bits=256, max_iter=2, loss_weights=(0, 0, 1), random_state=0, **params
+    )
+    pipe = make_pipeline(*steps, clf).fit(train.data, train.target)
     binary = build(pipe, tmp_path)
     # One document a line: its line breaks are separators, as spaces are.
     lines = "".join(re.sub(r"[\r\n]", " ", doc) + "\n" for doc in test.data)
