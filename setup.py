@@ -4,7 +4,9 @@ Everything else about the package is in ``pyproject.toml``. The kernels
 speed up the sparse projection at prediction and the trained projection's
 steps in training; when no C compiler is available the build goes on
 without them (``optional=True``): prediction runs the numpy path and
-training the torch expressions, with identical results.
+training the torch expressions, with identical results, except on dense
+input, where torch's matrix products round differently from
+``dense_product`` (a fit differs in the last bits).
 """
 
 import sys

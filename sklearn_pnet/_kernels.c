@@ -13,11 +13,17 @@
  * functions that exported C models compile (export/c/pnet_hash.c).
  * linear_scores: the scores of a linear path (sklearn_pnet._linear_path),
  * in the order and precision of the exported C runtime's pnet_add_linear.
+ * dense_product: a dense training batch times the trained projection's
+ * rows, and its gradient, over the batch's non-zeros.
  *
- * Each computes exactly what the code it replaces computes, in the same
- * order and precision: the training kernels what torch computes (see each
- * one), project_csr what the numpy path of prediction computes, so the bits
- * are identical whichever runs:
+ * Each but dense_product computes exactly what the code it replaces
+ * computes, in the same order and precision: the training kernels what
+ * torch computes (see each one), project_csr what the numpy path of
+ * prediction computes, so the bits are identical whichever runs.
+ * dense_product replaces torch's matrix products, whose order of additions
+ * depends on the CPU and the BLAS: it adds in a fixed order of its own, so
+ * a dense fit is the same on every build that has it. The projection
+ * kernel's order:
  *
  *     Z[i, bits[f, s]] += (float)x_ij * values[f, s]   (float32, f = column j)
  *
@@ -795,6 +801,143 @@ done:
     return result;
 }
 
+/* The product of a dense batch and the trained projection's dense rows,
+ * and its gradient, skipping the batch's zeros (MNIST's pixels are four
+ * fifths zeros):
+ *
+ *   transpose = 0:  out[r, :] = sum over t of a[r, t] * b[t, :]
+ *   transpose = 1:  out[r, :] = sum over t of a[t, r] * b[t, :]
+ *
+ * over the non-zero a entries in increasing t, each product rounded to
+ * float32 before it is added, from zero. The order is fixed and does not
+ * depend on the vector width the compiler chose, so every build computes
+ * the same numbers (a BLAS matrix product would not: its blocking changes
+ * the order with the CPU). A row of out is built 256 columns at a time in
+ * sixteen vectors of sixteen floats; GCC's vector extensions keep them in
+ * registers, and with target_clones the widest instructions the CPU has
+ * are chosen when the module loads. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDEST_VECTORS
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float float16v __attribute__((vector_size(64)));
+#define BLOCK_VECTORS 16
+#define BLOCK_COLUMNS (16 * BLOCK_VECTORS)
+
+WIDEST_VECTORS static void
+add_block(const int32_t *restrict index, const float *restrict value, Py_ssize_t n_nonzero,
+          const float *restrict b, Py_ssize_t n_cols, float *restrict out)
+{
+    float16v acc[BLOCK_VECTORS];
+    for (int k = 0; k < BLOCK_VECTORS; k++) {
+        acc[k] = (float16v){0};
+    }
+    for (Py_ssize_t q = 0; q < n_nonzero; q++) {
+        const float *row = b + (Py_ssize_t)index[q] * n_cols;
+        const float x = value[q];
+        for (int k = 0; k < BLOCK_VECTORS; k++) {
+            float16v v;
+            memcpy(&v, row + 16 * k, sizeof v);
+            acc[k] += x * v;
+        }
+    }
+    memcpy(out, acc, sizeof acc);
+}
+#else
+#define BLOCK_COLUMNS 0
+#endif
+
+static void
+dense_rows(const float *restrict a, Py_ssize_t row_step, Py_ssize_t inner_step,
+           Py_ssize_t n_rows, Py_ssize_t n_inner, const float *restrict b, Py_ssize_t n_cols,
+           float *restrict out, int32_t *restrict index, float *restrict value)
+{
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        /* The non-zeros of the row, without a branch: a zero is written
+         * and then overwritten (a branch would be mispredicted often). */
+        Py_ssize_t n_nonzero = 0;
+        for (Py_ssize_t t = 0; t < n_inner; t++) {
+            const float v = a[r * row_step + t * inner_step];
+            index[n_nonzero] = (int32_t)t;
+            value[n_nonzero] = v;
+            n_nonzero += v != 0.0f;
+        }
+        float *o = out + r * n_cols;
+        Py_ssize_t c0 = 0;
+#if BLOCK_COLUMNS
+        for (; c0 + BLOCK_COLUMNS <= n_cols; c0 += BLOCK_COLUMNS) {
+            add_block(index, value, n_nonzero, b + c0, n_cols, o + c0);
+        }
+#endif
+        for (Py_ssize_t c = c0; c < n_cols; c++) {
+            float acc = 0.0f;
+            for (Py_ssize_t q = 0; q < n_nonzero; q++) {
+                acc += value[q] * b[(Py_ssize_t)index[q] * n_cols + c];
+            }
+            o[c] = acc;
+        }
+    }
+}
+
+/* dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)
+ *
+ * a float32 (n_a_rows, n_a_cols), b float32 (n_inner, n_cols) and out
+ * float32, all C order; n_inner is n_a_cols (out = a @ b, n_a_rows rows)
+ * or, with transpose, n_a_rows (out = a.T @ b, n_a_cols rows).
+ */
+static PyObject *
+dense_product(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_a, b_b, b_out;
+    Py_ssize_t n_a_rows, n_a_cols, n_cols;
+    int transpose;
+    if (!PyArg_ParseTuple(args, "y*y*w*nnnp", &b_a, &b_b, &b_out, &n_a_rows, &n_a_cols, &n_cols,
+                          &transpose)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int32_t *index = NULL;
+    float *value = NULL;
+    if (check_buffer(&b_a, "a", 4, 4) || check_buffer(&b_b, "b", 4, 4) ||
+        check_buffer(&b_out, "out", 4, 4)) {
+        goto done;
+    }
+    const Py_ssize_t n_rows = transpose ? n_a_cols : n_a_rows;
+    const Py_ssize_t n_inner = transpose ? n_a_rows : n_a_cols;
+    if (n_a_rows < 0 || n_a_cols < 0 || n_cols < 0 || n_inner > INT32_MAX ||
+        b_a.len != 4 * n_a_rows * n_a_cols || b_b.len != 4 * n_inner * n_cols ||
+        b_out.len != 4 * n_rows * n_cols) {
+        PyErr_SetString(PyExc_ValueError, "dense_product: inconsistent shapes");
+        goto done;
+    }
+    index = malloc(sizeof(int32_t) * (size_t)(n_inner + 1));
+    value = malloc(sizeof(float) * (size_t)(n_inner + 1));
+    if (index == NULL || value == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (transpose) {
+        dense_rows(b_a.buf, 1, n_a_cols, n_rows, n_inner, b_b.buf, n_cols, b_out.buf, index, value);
+    } else {
+        dense_rows(b_a.buf, n_a_cols, 1, n_rows, n_inner, b_b.buf, n_cols, b_out.buf, index, value);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(index);
+    free(value);
+    PyBuffer_Release(&b_a);
+    PyBuffer_Release(&b_b);
+    PyBuffer_Release(&b_out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -808,6 +951,9 @@ static PyMethodDef methods[] = {
     {"straight_through_grad", straight_through_grad, METH_VARARGS,
      "straight_through_grad(z, scale, grad, out, n_rows, n_cols)\n\n"
      "The straight-through gradient grad * (|z / scale| <= 1) / scale."},
+    {"dense_product", dense_product, METH_VARARGS,
+     "dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)\n\n"
+     "a @ b (or a.T @ b) over a's non-zeros, in a fixed order (float32)."},
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"
      "Each column's population standard deviation, as torch's CPU std(dim=0)."},

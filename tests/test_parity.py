@@ -189,6 +189,77 @@ def test_compiled_training_kernels_are_the_torch_expression(X_sparse, n_slots, c
     np.testing.assert_array_equal(grad_kernel.view(np.int32), grad_torch.view(np.int32))
 
 
+def _product_in_order(A, B):
+    """``A @ B`` in float32, adding ``A[r, t] * B[t]`` over the non-zero
+    ``A[r, t]`` in increasing ``t``: the order ``dense_product`` promises."""
+    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.float32)
+    for t in range(A.shape[1]):
+        rows = A[:, t] != 0
+        out[rows] += A[rows, t, None] * B[t]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(40, 300, 256), (7, 13, 300), (5, 3, 17), (0, 4, 5), (3, 0, 4)])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_dense_product_adds_in_a_fixed_order(shape, transpose):
+    from sklearn_pnet._torch_pnet import dense_product
+
+    if dense_product is None:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.RandomState(0)
+    n_rows, n_cols, n_out = shape
+    A = (rng.rand(n_rows, n_cols) < 0.3) * rng.randn(n_rows, n_cols) * 1e3  # rounding shows
+    A = A.astype(np.float32)
+    A[A == 0] = rng.choice([0.0, -0.0], size=int((A == 0).sum()))  # -0.0 is a zero too
+    left = A.T if transpose else A
+    B = rng.randn(left.shape[1], n_out).astype(np.float32)
+    out = np.full((left.shape[0], n_out), np.nan, dtype=np.float32)
+    dense_product(A, B, out, n_rows, n_cols, n_out, transpose)
+    np.testing.assert_array_equal(out.view(np.int32), _product_in_order(left, B).view(np.int32))
+    np.testing.assert_allclose(out, left.astype(np.float64) @ B, rtol=1e-4, atol=1e-2)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        dense_product(A, B, out, n_rows + 1, n_cols, n_out, transpose)
+
+
+@pytest.mark.parametrize("n_slots", [None, 4])
+def test_dense_training_path_is_the_matrix_product(X_sparse, n_slots, monkeypatch):
+    # For dense input the compiled kernels build the projection's rows (the
+    # same numbers as the torch expression) and multiply the batch by them
+    # in their own fixed order: the projection and the weights' gradient
+    # agree with torch's matrix products up to rounding.
+    from sklearn_pnet import _torch_pnet
+
+    if _torch_pnet.dense_product is None:
+        pytest.skip("the compiled kernels are not built")
+    X = X_sparse.toarray()
+    upstream = torch.from_numpy(np.random.RandomState(4).randn(X.shape[0], N_BITS)).float()
+    results = []
+    for compiled in (False, True):
+        projection = _projection(n_slots, 50)
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_torch_pnet, "dense_product", None)
+            Z = projection(X)
+            (Z * upstream).sum().backward()
+        results.append((Z.detach().numpy(), projection.weight.grad.numpy()))
+    (Z_torch, grad_torch), (Z_kernel, grad_kernel) = results
+    np.testing.assert_allclose(Z_kernel, Z_torch, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad_kernel, grad_torch, rtol=1e-4, atol=1e-4)
+    assert np.abs(grad_kernel).sum() > 0
+    if n_slots is not None:
+        # The rows built by the sparse kernels are _rows's, to the bit.
+        projection = _projection(n_slots, 50)
+        projection(X[:1])
+        with torch.no_grad():
+            P_kernel = _torch_pnet._CompiledProjection.apply(
+                projection.weight, projection._identity_batch()
+            )
+            P_torch = projection._rows(projection._dense_structure, N_FEATURES)
+        np.testing.assert_array_equal(
+            P_kernel.numpy().view(np.int32), P_torch.numpy().view(np.int32)
+        )
+
+
 def test_compiled_training_kernels_check_their_arguments():
     from sklearn_pnet._torch_pnet import train_projection, train_projection_grad
 
