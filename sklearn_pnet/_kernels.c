@@ -45,6 +45,16 @@
 
 #include "export/c/pnet_hash.c"
 
+/* Loops whose operations are the same whatever the vector width (each
+ * element on its own, or additions in a fixed order) are compiled for the
+ * widest instructions of the CPU, chosen when the module loads (GCC's
+ * function multi-versioning; other compilers build one version). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDEST_VECTORS
+#endif
+
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -527,6 +537,34 @@ done:
  *
  * Both run hash_slots, which checks the buffers and loops once.
  */
+/* The bits and signed shared weights of one feature's slots for a
+ * prediction: hash_slots's loop where the weights are shared (a weight per
+ * entry would need no hash) and the bits fit in 16 bits, with the hash
+ * functions written out so that the compiler vectorises the slots. */
+WIDEST_VECTORS static void
+shared_entry_slots(uint64_t slot_key, uint64_t weight_key, Py_ssize_t n_slots, uint32_t n_bits,
+                   uint32_t n_weights, const float *restrict weights, uint16_t *restrict bits,
+                   float *restrict values)
+{
+    for (Py_ssize_t r = 0; r < n_slots; r++) {
+        const uint64_t column = ((uint64_t)r + 1) * PNET_COLUMN;
+        uint64_t h = slot_key ^ column, g = weight_key ^ column;
+        h ^= h >> 33;
+        g ^= g >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        g *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        g ^= g >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        g *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        g ^= g >> 33;
+        bits[r] = (uint16_t)(((h >> 32) * (uint64_t)n_bits) >> 32);
+        const float magnitude = weights[((g >> 32) * (uint64_t)n_weights) >> 32];
+        values[r] = (h & 1u) ? magnitude : -magnitude;
+    }
+}
+
 static PyObject *
 hash_slots(PyObject *args, int entries)
 {
@@ -571,6 +609,9 @@ hash_slots(PyObject *args, int entries)
     float *out = b_out.buf;
     int64_t *buckets = b_buckets.buf;
     int bad = 0;
+    /* The usual prediction case, by a loop the compiler vectorises: */
+    const int shared_entries = entries && weighted && bit_size == 2 &&
+                               (uint64_t)n_weights < (uint64_t)n_features * (uint64_t)n_slots;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
         const int64_t j = features[i];
@@ -583,6 +624,11 @@ hash_slots(PyObject *args, int entries)
         const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
         const uint64_t weight_key =
             weighted ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j) : 0;
+        if (shared_entries) {
+            shared_entry_slots(slot_key, weight_key, n_slots, (uint32_t)n_bits, (uint32_t)n_weights,
+                               weights, (uint16_t *)b_bits.buf + i * n_slots, out + i * n_slots);
+            continue;
+        }
         for (Py_ssize_t r = 0; r < n_slots; r++) {
             const Py_ssize_t k = i * n_slots + r;
             const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
@@ -635,11 +681,46 @@ sparse_entries(PyObject *self, PyObject *args)
     return hash_slots(args, 1);
 }
 
-static int
-compare_buckets(const void *a, const void *b)
+/* Sort a row's touched buckets in increasing order: a radix sort of a byte
+ * a pass (two passes below 65,536 buckets), or an insertion sort for few.
+ * qsort's comparison calls took a third of the path's time. */
+static void
+sort_buckets(uint32_t *a, size_t n, uint32_t *scratch, unsigned n_passes)
 {
-    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
+    if (n < 48) {
+        for (size_t i = 1; i < n; i++) {
+            const uint32_t v = a[i];
+            size_t j = i;
+            for (; j > 0 && a[j - 1] > v; j--) {
+                a[j] = a[j - 1];
+            }
+            a[j] = v;
+        }
+        return;
+    }
+    uint32_t *from = a, *to = scratch;
+    for (unsigned pass = 0; pass < n_passes; pass++) {
+        const unsigned shift = 8 * pass;
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++) {
+            count[(from[i] >> shift) & 255u]++;
+        }
+        size_t total = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            const size_t c = count[d];
+            count[d] = total;
+            total += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            to[count[(from[i] >> shift) & 255u]++] = from[i];
+        }
+        uint32_t *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != a) {
+        memcpy(a, from, n * sizeof(uint32_t));
+    }
 }
 
 /* linear_scores(indptr, indices, data, idf, coef_t, intercept, out, seed, n_buckets[, table])
@@ -675,7 +756,7 @@ linear_scores(PyObject *self, PyObject *args)
     const Py_ssize_t coef_size = coded ? 1 : 8;
     PyObject *result = NULL;
     double *z = NULL, *sums = NULL;
-    uint32_t *touched = NULL;
+    uint32_t *touched = NULL, *scratch = NULL;
     unsigned char *seen = NULL;
     const Py_ssize_t n_scores = b_intercept.len / 8;
     const Py_ssize_t index_size = b_indptr.itemsize;
@@ -702,8 +783,9 @@ linear_scores(PyObject *self, PyObject *args)
     z = calloc((size_t)n_buckets, sizeof(double));
     seen = calloc((size_t)n_buckets, 1);
     touched = malloc((size_t)n_buckets * sizeof(uint32_t));
+    scratch = malloc((size_t)n_buckets * sizeof(uint32_t));
     sums = malloc((size_t)n_scores * sizeof(double));
-    if (z == NULL || seen == NULL || touched == NULL || sums == NULL) {
+    if (z == NULL || seen == NULL || touched == NULL || scratch == NULL || sums == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -712,6 +794,10 @@ linear_scores(PyObject *self, PyObject *args)
     const double *intercept = b_intercept.buf;
     double *out = b_out.buf;
     int bad = 0;
+    unsigned n_passes = 1; /* bytes in the largest bucket, n_buckets - 1 */
+    while (n_passes < 4 && ((uint64_t)(n_buckets - 1) >> (8 * n_passes)) != 0) {
+        n_passes++;
+    }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
         const int64_t start = index_size == 4 ? ((const int32_t *)b_indptr.buf)[i]
@@ -743,7 +829,7 @@ linear_scores(PyObject *self, PyObject *args)
             }
             z[bucket] += (h & 1u) ? v : -v;
         }
-        qsort(touched, n_touched, sizeof(uint32_t), compare_buckets);
+        sort_buckets(touched, n_touched, scratch, n_passes);
         for (size_t t = 0; t < n_touched; t++) {
             const uint32_t b = touched[t];
             z[b] *= idf[b];
@@ -789,6 +875,7 @@ done:
     free(z);
     free(seen);
     free(touched);
+    free(scratch);
     free(sums);
     PyBuffer_Release(&b_indptr);
     PyBuffer_Release(&b_indices);
@@ -816,11 +903,6 @@ done:
  * sixteen vectors of sixteen floats; GCC's vector extensions keep them in
  * registers, and with target_clones the widest instructions the CPU has
  * are chosen when the module loads. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WIDEST_VECTORS
-#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef float float16v __attribute__((vector_size(64)));

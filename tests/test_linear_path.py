@@ -200,18 +200,26 @@ def test_compiled_scores_reject_a_malformed_matrix():
     assert path.scores(sp.csr_matrix((2, 6)), 2).shape == (2, 2)
 
 
-def test_compiled_scores_follow_the_exported_runtime_to_the_bit():
+@pytest.mark.parametrize(
+    "n_rows, n_features, density, n_buckets",
+    # Rows touching fewer buckets than the kernel sorts by insertion, and
+    # more (its radix sort), with buckets of one, two and three bytes.
+    [(40, 900, 0.05, 120), (12, 2000, 0.2, 5000), (4, 3000, 0.1, 70000)],
+)
+def test_compiled_scores_follow_the_exported_runtime_to_the_bit(
+    n_rows, n_features, density, n_buckets
+):
     """The kernel against a plain-Python transcription of pnet_add_linear
     (export/c/pnet_runtime.c; DEVICE.md, "Linear path"): fold in storage
     order, idf, norm over increasing buckets, scores in increasing bucket
     order, all in double."""
-    X = sp.random(40, 900, density=0.05, format="csr", random_state=1)
-    y = np.arange(40) % 3
-    path = LinearPath.fit(X, y, None, 11, 120)
+    X = sp.random(n_rows, n_features, density=density, format="csr", random_state=1)
+    y = np.arange(n_rows) % 3
+    path = LinearPath.fit(X, y, None, 11, n_buckets)
     idf, coef_t = path._decode()
-    buckets, signs = feature_buckets(path.seed, np.arange(900), path.n_buckets)
-    expected = np.empty((40, 3))
-    for i in range(40):
+    buckets, signs = feature_buckets(path.seed, np.arange(n_features), path.n_buckets)
+    expected = np.empty((n_rows, 3))
+    for i in range(n_rows):
         z = [0.0] * path.n_buckets
         for k in range(X.indptr[i], X.indptr[i + 1]):
             j, v = int(X.indices[k]), float(X.data[k])
