@@ -59,7 +59,8 @@
  * element on its own, or additions in a fixed order) are compiled for the
  * widest instructions of the CPU, chosen when the module loads (GCC's
  * function multi-versioning; other compilers build one version). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+/* (glibc: the versions are chosen by an ifunc, which musl lacks) */
 #define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define WIDEST_VECTORS
@@ -916,28 +917,33 @@ done:
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef float float16v __attribute__((vector_size(64)));
-#define BLOCK_VECTORS 16
-#define BLOCK_COLUMNS (16 * BLOCK_VECTORS)
+#define BLOCK_COLUMNS 256 /* sixteen vectors; then a vector at a time */
 
-WIDEST_VECTORS static void
-add_block(const int32_t *restrict index, const float *restrict value, Py_ssize_t n_nonzero,
-          const float *restrict b, Py_ssize_t n_cols, float *restrict out)
-{
-    float16v acc[BLOCK_VECTORS];
-    for (int k = 0; k < BLOCK_VECTORS; k++) {
-        acc[k] = (float16v){0};
+/* out[0:16 * N_VECTORS] from the listed non-zeros of a row, as above. */
+#define ADD_BLOCK(NAME, N_VECTORS)                                                    \
+    WIDEST_VECTORS static void NAME(const int32_t *restrict index,                  \
+                                    const float *restrict value, Py_ssize_t n_nonzero, \
+                                    const float *restrict b, Py_ssize_t n_cols,         \
+                                    float *restrict out)                               \
+    {                                                                                  \
+        float16v acc[N_VECTORS];                                                       \
+        for (int k = 0; k < N_VECTORS; k++) {                                          \
+            acc[k] = (float16v){0};                                                    \
+        }                                                                              \
+        for (Py_ssize_t q = 0; q < n_nonzero; q++) {                                   \
+            const float *row = b + (Py_ssize_t)index[q] * n_cols;                      \
+            const float x = value[q];                                                  \
+            for (int k = 0; k < N_VECTORS; k++) {                                      \
+                float16v v;                                                            \
+                memcpy(&v, row + 16 * k, sizeof v);                                    \
+                acc[k] += x * v;                                                       \
+            }                                                                          \
+        }                                                                              \
+        memcpy(out, acc, sizeof acc);                                                  \
     }
-    for (Py_ssize_t q = 0; q < n_nonzero; q++) {
-        const float *row = b + (Py_ssize_t)index[q] * n_cols;
-        const float x = value[q];
-        for (int k = 0; k < BLOCK_VECTORS; k++) {
-            float16v v;
-            memcpy(&v, row + 16 * k, sizeof v);
-            acc[k] += x * v;
-        }
-    }
-    memcpy(out, acc, sizeof acc);
-}
+
+ADD_BLOCK(add_block, 16)
+ADD_BLOCK(add_vector, 1)
 #else
 #define BLOCK_COLUMNS 0
 #endif
@@ -962,6 +968,9 @@ dense_rows(const float *restrict a, Py_ssize_t row_step, Py_ssize_t inner_step,
 #if BLOCK_COLUMNS
         for (; c0 + BLOCK_COLUMNS <= n_cols; c0 += BLOCK_COLUMNS) {
             add_block(index, value, n_nonzero, b + c0, n_cols, o + c0);
+        }
+        for (; c0 + 16 <= n_cols; c0 += 16) {
+            add_vector(index, value, n_nonzero, b + c0, n_cols, o + c0);
         }
 #endif
         for (Py_ssize_t c = c0; c < n_cols; c++) {

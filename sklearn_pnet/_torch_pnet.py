@@ -22,7 +22,8 @@ from ._inference import present_columns
 from ._torch_common import to_tensor
 
 try:  # built at install time (setup.py); without them, torch computes
-    # the same numbers in the same order, more slowly.
+    # the same numbers in the same order, more slowly (but for dense batches:
+    # see _DenseProduct).
     from ._kernels import (
         column_std,
         dense_product,
