@@ -1,0 +1,151 @@
+"""Time the compiled kernels alone, on the data where they matter.
+
+Run from the project root::
+
+    python benchmarks/kernel_speed.py --data-dir ../shared/data
+
+``speed.py`` times whole fits and predictions against peers; this script
+times the kernels inside them, so that a change to one kernel can be
+measured before and after on the same machine (run it at both commits,
+one after the other, on a quiet machine). One thread, best of several
+calls, in milliseconds:
+
+- the trained projection of 20 Newsgroups' test tf-idf (7,532 documents,
+  1.1 million non-zeros, 32 slots per word) by ``project_csr``, the whole
+  ``predict`` of the default model around it, and ``LinearSVC.predict``;
+- the linear path's scores and the projection's hashing of the words
+  present, on the test documents of the 256 KiB raw-text pipeline
+  (``targets.py``; its student fitted for one epoch: the layout is what
+  costs, not what was learnt);
+- a 200-row MNIST batch times the projection's dense rows (784 x 256), and
+  its gradient, by ``dense_product`` and by torch's matrix product.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
+
+if __package__ in (None, ""):
+    # Run as a script: import the benchmarks package, and the project's own
+    # sklearn_pnet, from the project root.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import datasets
+from benchmarks.run import features_of
+from sklearn_pnet import ProjectionNetClassifier, _inference
+
+
+def best_ms(call, repeats=7):
+    """The fastest of ``repeats`` calls, in milliseconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
+def newsgroups_projection(data_dir):
+    """The default model's projection of 20 Newsgroups' test tf-idf."""
+    features = features_of(datasets.load("20news", data_dir))
+    y = features.dataset.y_train
+    clf = ProjectionNetClassifier(random_state=0, max_iter=2).fit(features.X_train, y)
+    svc = LinearSVC().fit(features.X_train, y)
+    X = features.X_test
+    clf.predict(X)  # keeps the projection's structure
+    (bits, codes, table), _ = clf.projector_._structure(clf.projector_.n_bits)
+    return {
+        "20NG test: project_csr (default model, 32 slots)": best_ms(
+            lambda: _inference.sparse_projection(X, bits, codes, table, clf.projector_.n_bits)
+        ),
+        "20NG test: ProjectionNet predict": best_ms(lambda: clf.predict(X)),
+        "20NG test: LinearSVC predict": best_ms(lambda: svc.predict(X)),
+    }
+
+
+def pipeline_kernels(data_dir):
+    """The path's scores and the projection's hashing in the 256 KiB
+    raw-text pipeline."""
+    from benchmarks.targets import NEWSGROUPS_256_KIB, compact_newsgroups_pipeline
+
+    news = datasets.load("20news", data_dir)
+    pipe = compact_newsgroups_pipeline({**NEWSGROUPS_256_KIB, "max_iter": 1})
+    pipe.fit(news.X_train, news.y_train)
+    X = pipe[:-1].transform(news.X_test)
+    clf = pipe[-1]
+    projector, path = clf.projector_, clf.linear_path_
+    features = np.unique(X.indices).astype(np.int64)
+    _, weights = projector._structure(projector.n_bits)
+    n_classes = len(clf.classes_)
+    return {
+        "256 KiB pipeline: linear path scores": best_ms(lambda: path.scores(X, n_classes)),
+        "256 KiB pipeline: projection entries of the words present": best_ms(
+            lambda: _inference.projection_entries(
+                projector.seed_,
+                features,
+                projector.n_bits,
+                projector.n_slots_,
+                weights,
+                projector.n_features_in_,
+            )
+        ),
+    }
+
+
+def dense_batch(data_dir):
+    """A 200-row MNIST batch times dense projection rows, and the
+    gradient, by the kernel (where built) and by torch."""
+    import torch
+
+    from sklearn_pnet import _torch_pnet
+
+    X = np.asarray(datasets.load("mnist", data_dir).X_train[:200], dtype=np.float32)
+    rng = np.random.RandomState(0)
+    P = rng.randn(X.shape[1], 256).astype(np.float32)
+    G = rng.randn(X.shape[0], 256).astype(np.float32)
+    Xt, Pt, Gt = (torch.from_numpy(a) for a in (X, P, G))
+    times = {
+        "MNIST batch: torch X @ P": best_ms(lambda: Xt @ Pt, 200),
+        "MNIST batch: torch X.T @ G": best_ms(lambda: Xt.T @ Gt, 200),
+    }
+    dense_product = getattr(_torch_pnet, "dense_product", None)
+    if dense_product is not None:
+        out = np.empty((X.shape[0], 256), dtype=np.float32)
+        grad = np.empty((X.shape[1], 256), dtype=np.float32)
+        n, m = X.shape
+        times["MNIST batch: dense_product X @ P"] = best_ms(
+            lambda: dense_product(X, P, out, n, m, 256, False), 200
+        )
+        times["MNIST batch: dense_product X.T @ G"] = best_ms(
+            lambda: dense_product(X, G, grad, n, m, 256, True), 200
+        )
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None, help="as for run.py")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    with threadpool_limits(1):
+        import torch
+
+        torch.set_num_threads(1)
+        times = {}
+        for part in (newsgroups_projection, pipeline_kernels, dense_batch):
+            times.update(part(args.data_dir))
+    for name, ms in times.items():
+        print(f"{name:60s} {ms:8.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
