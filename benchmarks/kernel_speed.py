@@ -13,10 +13,11 @@ calls, in milliseconds:
 - the trained projection of 20 Newsgroups' test tf-idf (7,532 documents,
   1.1 million non-zeros, 32 slots per word) by ``project_csr``, the whole
   ``predict`` of the default model around it, and ``LinearSVC.predict``;
-- the linear path's scores and the projection's hashing of the words
-  present, on the test documents of the 256 KiB raw-text pipeline
-  (``targets.py``; its student fitted for one epoch: the layout is what
-  costs, not what was learnt);
+- the steps of the 256 KiB raw-text pipeline (``targets.py``; its student
+  fitted for one epoch: the layout is what costs, not what was learnt) on
+  the test documents: the features, the classifier, its linear path's
+  scores, its projection and the hashing of the words present in it, and
+  the peer's ``HashingVectorizer`` and ``LinearSVC.predict``;
 - a 200-row MNIST batch times the projection's dense rows (784 x 256), and
   its gradient, by ``dense_product`` and by torch's matrix product.
 """
@@ -73,21 +74,35 @@ def newsgroups_projection(data_dir):
 
 
 def pipeline_kernels(data_dir):
-    """The path's scores and the projection's hashing in the 256 KiB
-    raw-text pipeline."""
+    """The steps of the 256 KiB raw-text pipeline and of its peer
+    (``pipeline_speed.py``), the path's scores and the projection's hashing
+    among them."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     from benchmarks.targets import NEWSGROUPS_256_KIB, compact_newsgroups_pipeline
 
     news = datasets.load("20news", data_dir)
     pipe = compact_newsgroups_pipeline({**NEWSGROUPS_256_KIB, "max_iter": 1})
     pipe.fit(news.X_train, news.y_train)
-    X = pipe[:-1].transform(news.X_test)
+    features_step = pipe[:-1]
+    X = features_step.transform(news.X_test)
     clf = pipe[-1]
     projector, path = clf.projector_, clf.linear_path_
     features = np.unique(X.indices).astype(np.int64)
     _, weights = projector._structure(projector.n_bits)
     n_classes = len(clf.classes_)
+    hasher = HashingVectorizer(n_features=2**20, alternate_sign=False)  # pipeline_speed.py's peer
+    svc = LinearSVC().fit(hasher.transform(news.X_train), news.y_train)
+    hashed = hasher.transform(news.X_test)
     return {
+        "256 KiB pipeline: HashingVectorizer -> log1p -> Normalizer": best_ms(
+            lambda: features_step.transform(news.X_test), 3
+        ),
+        "256 KiB pipeline: ProjectionNet predict": best_ms(lambda: clf.predict(X)),
         "256 KiB pipeline: linear path scores": best_ms(lambda: path.scores(X, n_classes)),
+        "256 KiB pipeline: projection (projector.transform)": best_ms(
+            lambda: projector.transform(X)
+        ),
         "256 KiB pipeline: projection entries of the words present": best_ms(
             lambda: _inference.projection_entries(
                 projector.seed_,
@@ -98,6 +113,8 @@ def pipeline_kernels(data_dir):
                 projector.n_features_in_,
             )
         ),
+        "peer: HashingVectorizer": best_ms(lambda: hasher.transform(news.X_test), 3),
+        "peer: LinearSVC predict": best_ms(lambda: svc.predict(hashed)),
     }
 
 
@@ -143,8 +160,10 @@ def main(argv=None):
         times = {}
         for part in (newsgroups_projection, pipeline_kernels, dense_batch):
             times.update(part(args.data_dir))
+    n_documents = 7532  # 20 Newsgroups' test set, for the per-document column
     for name, ms in times.items():
-        print(f"{name:60s} {ms:8.3f} ms")
+        per_document = f"{1e3 * ms / n_documents:8.2f} us a document" if "MNIST" not in name else ""
+        print(f"{name:60s} {ms:8.3f} ms {per_document}")
 
 
 if __name__ == "__main__":
