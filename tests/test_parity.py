@@ -156,6 +156,20 @@ def test_whole_student_agrees_with_the_fitted_projector(X_sparse, n_slots, layou
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
 
 
+def _forward_backward(projection, X, upstream, monkeypatch, without=None):
+    """The projection of ``X`` and its weights' gradient of ``(Z *
+    upstream).sum()``, with the compiled kernel named ``without`` replaced
+    by torch's expression."""
+    from sklearn_pnet import _torch_pnet
+
+    with monkeypatch.context() as patch:
+        if without is not None:
+            patch.setattr(_torch_pnet, without, None)
+        Z = projection(X)
+        (Z * upstream).sum().backward()
+    return Z.detach().numpy(), projection.weight.grad.numpy()
+
+
 @pytest.mark.parametrize("cached", [False, True, "partly"])
 @pytest.mark.parametrize("n_slots", [1, 4, 16])
 def test_compiled_training_kernels_are_the_torch_expression(X_sparse, n_slots, cached, monkeypatch):
@@ -177,12 +191,8 @@ def test_compiled_training_kernels_are_the_torch_expression(X_sparse, n_slots, c
             # "partly": a column missing from the cache sends the batch to
             # the per-batch hashing path.
             assert projection.cache_structure(columns[1:] if cached == "partly" else columns)
-        with monkeypatch.context() as patch:
-            if not compiled:
-                patch.setattr(_torch_pnet, "train_projection", None)
-            Z = projection(X)
-            (Z * upstream).sum().backward()
-        results.append((Z.detach().numpy(), projection.weight.grad.numpy()))
+        without = None if compiled else "train_projection"
+        results.append(_forward_backward(projection, X, upstream, monkeypatch, without))
     (Z_torch, grad_torch), (Z_kernel, grad_kernel) = results
     assert np.abs(grad_torch).sum() > 0
     np.testing.assert_array_equal(Z_kernel.view(np.int32), Z_torch.view(np.int32))
@@ -236,12 +246,8 @@ def test_dense_training_path_is_the_matrix_product(X_sparse, n_slots, monkeypatc
     results = []
     for compiled in (False, True):
         projection = _projection(n_slots, 50)
-        with monkeypatch.context() as patch:
-            if not compiled:
-                patch.setattr(_torch_pnet, "dense_product", None)
-            Z = projection(X)
-            (Z * upstream).sum().backward()
-        results.append((Z.detach().numpy(), projection.weight.grad.numpy()))
+        without = None if compiled else "dense_product"
+        results.append(_forward_backward(projection, X, upstream, monkeypatch, without))
     (Z_torch, grad_torch), (Z_kernel, grad_kernel) = results
     np.testing.assert_allclose(Z_kernel, Z_torch, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(grad_kernel, grad_torch, rtol=1e-4, atol=1e-4)
