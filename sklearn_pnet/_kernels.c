@@ -45,8 +45,9 @@
 
 /* The hash functions of exported models, compiled into this module. Hidden:
  * a shared library's visible functions may be replaced at load time, so
- * the compiler would call them instead of inlining them (a tenth of the
- * linear path's time went to calling pnet_fmix64). */
+ * the compiler would call them instead of inlining them (hashing a
+ * prediction's entries took 29 ms instead of 19 on 20 Newsgroups' test
+ * words, and calls to pnet_fmix64 were a tenth of the linear path's time). */
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC visibility push(hidden)
 #endif
@@ -78,9 +79,10 @@
 
 /* The structure rows of the non-zeros a few ahead are fetched while this
  * one is added: a feature's row is a random place in a structure of
- * megabytes (8 MB for 20 Newsgroups), and waiting for it took a quarter of
- * the time (23 -> 17 ms on 20 Newsgroups' test set; six ahead was the best
- * of 3, 6, 10 and 16). A prefetch changes no result. */
+ * megabytes (8 MB for 20 Newsgroups), and waiting for it took a third of
+ * the time (27.5 -> 18.8 ms on 20 Newsgroups' test set, benchmarks/
+ * kernel_speed.py; six ahead was the best of 3, 6, 10 and 16). A prefetch
+ * changes no result. */
 #define PREFETCH_AHEAD 6
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(P) __builtin_prefetch(P)
@@ -548,34 +550,6 @@ done:
  *
  * Both run hash_slots, which checks the buffers and loops once.
  */
-/* The bits and signed shared weights of one feature's slots for a
- * prediction: hash_slots's loop where the weights are shared (a weight per
- * entry would need no hash) and the bits fit in 16 bits, with the hash
- * functions written out so that the compiler vectorises the slots. */
-WIDEST_VECTORS static void
-shared_entry_slots(uint64_t slot_key, uint64_t weight_key, Py_ssize_t n_slots, uint32_t n_bits,
-                   uint32_t n_weights, const float *restrict weights, uint16_t *restrict bits,
-                   float *restrict values)
-{
-    for (Py_ssize_t r = 0; r < n_slots; r++) {
-        const uint64_t column = ((uint64_t)r + 1) * PNET_COLUMN;
-        uint64_t h = slot_key ^ column, g = weight_key ^ column;
-        h ^= h >> 33;
-        g ^= g >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        g *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        g ^= g >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        g *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        g ^= g >> 33;
-        bits[r] = (uint16_t)(((h >> 32) * (uint64_t)n_bits) >> 32);
-        const float magnitude = weights[((g >> 32) * (uint64_t)n_weights) >> 32];
-        values[r] = (h & 1u) ? magnitude : -magnitude;
-    }
-}
-
 static PyObject *
 hash_slots(PyObject *args, int entries)
 {
@@ -620,9 +594,6 @@ hash_slots(PyObject *args, int entries)
     float *out = b_out.buf;
     int64_t *buckets = b_buckets.buf;
     int bad = 0;
-    /* The usual prediction case, by a loop the compiler vectorises: */
-    const int shared_entries = entries && weighted && bit_size == 2 &&
-                               (uint64_t)n_weights < (uint64_t)n_features * (uint64_t)n_slots;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {
         const int64_t j = features[i];
@@ -635,11 +606,6 @@ hash_slots(PyObject *args, int entries)
         const uint64_t slot_key = pnet_row_key((uint32_t)seed, PNET_STREAM_SPARSE, (uint64_t)j);
         const uint64_t weight_key =
             weighted ? pnet_row_key((uint32_t)seed, PNET_STREAM_PROJECTION_WEIGHT, (uint64_t)j) : 0;
-        if (shared_entries) {
-            shared_entry_slots(slot_key, weight_key, n_slots, (uint32_t)n_bits, (uint32_t)n_weights,
-                               weights, (uint16_t *)b_bits.buf + i * n_slots, out + i * n_slots);
-            continue;
-        }
         for (Py_ssize_t r = 0; r < n_slots; r++) {
             const Py_ssize_t k = i * n_slots + r;
             const uint64_t h = pnet_col_hash(slot_key, (uint64_t)r);
