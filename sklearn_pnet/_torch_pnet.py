@@ -246,7 +246,7 @@ class HashedProjection(nn.Module):
                 P = _CompiledProjection.apply(self.weight, self._identity_batch())
             else:
                 P = self._rows(self._dense_structure, X.shape[1])
-            return _DenseProduct.apply(P, np.asarray(X, dtype=np.float32)) - self.threshold
+            return _DenseProduct.apply(P, X) - self.threshold
         X = sp.csr_matrix(X)
         if self.n_slots is not None and train_projection is not None and device.type == "cpu":
             # The compiled kernels take the CSR arrays as they are.
