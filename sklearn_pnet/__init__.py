@@ -8,8 +8,10 @@ from ._model_format import InconsistentVersionWarning, register_moved_modules
 from ._projection_net import ProjectionNetClassifier
 from ._safe_loading import SKOPS_TRUSTED_TYPES
 from ._size import model_size_bytes
+from ._text import FastHashingVectorizer
 
 __all__ = [
+    "FastHashingVectorizer",
     "HashedNetClassifier",
     "InconsistentVersionWarning",
     "LSHProjector",

@@ -15,6 +15,8 @@
  * in the order and precision of the exported C runtime's pnet_add_linear.
  * dense_product: a dense training batch times the trained projection's
  * rows, and its gradient, over the batch's non-zeros.
+ * hash_documents: HashingVectorizer's word counts, with the exported C
+ * runtime's text front end (export/c/pnet_text.c; sklearn_pnet._text).
  *
  * Each but dense_product computes exactly what the code it replaces
  * computes, in the same order and precision: the training kernels what
@@ -43,7 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The hash functions of exported models, compiled into this module. Hidden:
+/* The hash functions and text front end of exported models, compiled into
+ * this module. Hidden:
  * a shared library's visible functions may be replaced at load time, so
  * the compiler would call them instead of inlining them (hashing a
  * prediction's entries took 29 ms instead of 19 on 20 Newsgroups' test
@@ -52,6 +55,7 @@
 #pragma GCC visibility push(hidden)
 #endif
 #include "export/c/pnet_hash.c"
+#include "export/c/pnet_text.c"
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC visibility pop
 #endif
@@ -1005,6 +1009,145 @@ done:
     return result;
 }
 
+/* A growing row store of hash_documents: int64 indptr, uint32 indices,
+ * float64 values. */
+typedef struct {
+    int64_t *indptr;
+    uint32_t *indices;
+    double *values;
+    size_t n_values, capacity;
+} text_rows;
+
+static int
+reserve_values(text_rows *rows, size_t more)
+{
+    if (rows->n_values + more <= rows->capacity) {
+        return 0;
+    }
+    size_t capacity = rows->capacity * 2 > rows->n_values + more ? rows->capacity * 2
+                                                                : rows->n_values + more;
+    uint32_t *indices = realloc(rows->indices, capacity * sizeof(uint32_t));
+    if (indices != NULL) {
+        rows->indices = indices;
+    }
+    double *values = realloc(rows->values, capacity * sizeof(double));
+    if (values != NULL) {
+        rows->values = values;
+    }
+    if (indices == NULL || values == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rows->capacity = capacity;
+    return 0;
+}
+
+/* The counts of one document's tokens, a list of str (the analyzer's
+ * output), hashed from their UTF-8 bytes, into rows at n_values. */
+static int
+hash_tokens(const pnet_text *t, PyObject *tokens, text_rows *rows)
+{
+    PyObject *seq = PySequence_Fast(tokens, "a document is a str or a list of tokens");
+    if (seq == NULL) {
+        return -1;
+    }
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (reserve_values(rows, (size_t)n)) {
+        Py_DECREF(seq);
+        return -1;
+    }
+    uint32_t *indices = rows->indices + rows->n_values;
+    double *values = rows->values + rows->n_values;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t len;
+        const char *bytes = PyUnicode_Check(PySequence_Fast_GET_ITEM(seq, k))
+                                ? PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, k), &len)
+                                : NULL;
+        if (bytes == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "a token is not a str");
+            }
+            Py_DECREF(seq);
+            return -1;
+        }
+        pnet_text_token(t, (const unsigned char *)bytes, (size_t)len, indices + k, values + k);
+    }
+    Py_DECREF(seq);
+    rows->n_values += pnet_text_sum_duplicates(indices, values, (size_t)n);
+    return 0;
+}
+
+/* hash_documents(documents, n_features, alternate_sign)
+ *
+ * documents: a list whose items are an ASCII str (tokenised here: the words
+ * of two or more word characters, lowercased) or a list of str tokens (the
+ * analyzer's tokens of any other document, hashed as they are). Returns
+ * (indptr, indices, values): bytearrays of int64, uint32 and float64, the
+ * rows of HashingVectorizer(norm=None)'s counts with their indices sorted
+ * and summed, as FeatureHasher's sum_duplicates leaves them. ASCII text is
+ * exact here (tests/test_text.py); the caller sends other text as tokens.
+ */
+static PyObject *
+hash_documents(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *documents;
+    Py_ssize_t n_features;
+    int alternate_sign;
+    if (!PyArg_ParseTuple(args, "O!np", &PyList_Type, &documents, &n_features, &alternate_sign)) {
+        return NULL;
+    }
+    if (n_features < 1 || n_features > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "n_features is not in [1, 2**31 - 1]");
+        return NULL;
+    }
+    const pnet_text t = {(uint32_t)n_features, alternate_sign, 0, 0, 0};
+    const Py_ssize_t n_docs = PyList_GET_SIZE(documents);
+    text_rows rows = {malloc(((size_t)n_docs + 1) * sizeof(int64_t)), NULL, NULL, 0, 0};
+    PyObject *result = NULL;
+    if (rows.indptr == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rows.indptr[0] = 0;
+    for (Py_ssize_t i = 0; i < n_docs; i++) {
+        PyObject *doc = PyList_GET_ITEM(documents, i);
+        if (PyUnicode_CheckExact(doc) && PyUnicode_IS_ASCII(doc)) {
+            const size_t len = (size_t)PyUnicode_GET_LENGTH(doc);
+            if (reserve_values(&rows, PNET_TEXT_CAPACITY(len))) {
+                goto done;
+            }
+            long n = pnet_text_features(&t, (const char *)PyUnicode_DATA(doc), len,
+                                        rows.indices + rows.n_values,
+                                        rows.values + rows.n_values, PNET_TEXT_CAPACITY(len));
+            if (n < 0) { /* cannot happen: PNET_TEXT_CAPACITY(len) suffices */
+                PyErr_SetString(PyExc_RuntimeError, "too many tokens for the text buffer");
+                goto done;
+            }
+            rows.n_values += (size_t)n;
+        } else if (PyUnicode_Check(doc)) { /* (a str is a sequence of characters) */
+            PyErr_SetString(PyExc_TypeError, "text beyond ASCII goes as a list of tokens");
+            goto done;
+        } else if (hash_tokens(&t, doc, &rows)) {
+            goto done;
+        }
+        rows.indptr[i + 1] = (int64_t)rows.n_values;
+    }
+    result = Py_BuildValue(
+        "(NNN)",
+        PyByteArray_FromStringAndSize((const char *)rows.indptr,
+                                      (Py_ssize_t)(((size_t)n_docs + 1) * sizeof(int64_t))),
+        PyByteArray_FromStringAndSize((const char *)rows.indices,
+                                      (Py_ssize_t)(rows.n_values * sizeof(uint32_t))),
+        PyByteArray_FromStringAndSize((const char *)rows.values,
+                                      (Py_ssize_t)(rows.n_values * sizeof(double))));
+done:
+    free(rows.indptr);
+    free(rows.indices);
+    free(rows.values);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -1032,6 +1175,9 @@ static PyMethodDef methods[] = {
     {"sparse_entries", sparse_entries, METH_VARARGS,
      "sparse_entries(features, weights, bits, values, seed, n_bits, n_slots, n_weights, "
      "n_features)\n\nThe bits and signed weights of a sparse projection's rows."},
+    {"hash_documents", hash_documents, METH_VARARGS,
+     "hash_documents(documents, n_features, alternate_sign)\n\n"
+     "HashingVectorizer's counts of ASCII str documents and of token lists, as CSR bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
 
 from benchmarks import (
     datasets,
@@ -32,6 +33,7 @@ from benchmarks import (
     targets,
     validation,
 )
+from sklearn_pnet import FastHashingVectorizer
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -524,8 +526,13 @@ def test_pipeline_speed_times_every_pipeline_on_raw_text():
         "ProjectionNet, 2 slots per word",
         "ProjectionNet, 8 slots per word, no linear path",
         "LinearSVC",
+        "LinearSVC after FastHashingVectorizer",
     ]
     assert all(rate > 0 and latency > 0 for rate, latency in rates.values())
+    # The target's pipeline counts words with the compiled front end; the
+    # peer of issue #12 with scikit-learn's.
+    assert isinstance(models["ProjectionNet, 8 slots per word"][0][0], FastHashingVectorizer)
+    assert type(models["LinearSVC"][0]) is HashingVectorizer
     first = models["ProjectionNet, 8 slots per word"][-1]
     assert first.projector_.n_slots_ == 8 and first.linear_path_.n_buckets == 32
     assert models["ProjectionNet, 8 slots per word, no linear path"][-1].linear_path_ is None

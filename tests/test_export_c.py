@@ -22,7 +22,13 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer
 
-from sklearn_pnet import HashedNetClassifier, LSHProjector, ProjectionNetClassifier, _hashing
+from sklearn_pnet import (
+    FastHashingVectorizer,
+    HashedNetClassifier,
+    LSHProjector,
+    ProjectionNetClassifier,
+    _hashing,
+)
 from sklearn_pnet.export import FORMAT_VERSION, export_c
 from sklearn_pnet.export._c import C_DIR
 
@@ -299,11 +305,13 @@ def _check_features(binary, X, texts=TEXTS):
         np.testing.assert_array_equal([float(v) for _, v in pairs], X[i].data)
 
 
-def test_text_pipeline_labels(tmp_path):
+@pytest.mark.parametrize("vectorizer", [HashingVectorizer, FastHashingVectorizer])
+def test_text_pipeline_labels(vectorizer, tmp_path):
+    """FastHashingVectorizer exports as the HashingVectorizer it is."""
     texts = ["the rocket went to space", "god and religion", "graphics card and images"] * 10
     y = [0, 1, 2] * 10
     pipe = make_pipeline(
-        HashingVectorizer(),
+        vectorizer(),
         ProjectionNetClassifier(n_bits=32, max_iter=2, loss_weights=(0, 0, 1), random_state=0),
     ).fit(texts, y)
     labels, proba = c_predict(build(pipe, tmp_path), "".join(t + "\n" for t in texts), text=True)

@@ -72,6 +72,88 @@ static int32_t pnet_murmur3_lower(const unsigned char *s, size_t len)
     return h < 0x80000000u ? (int32_t)h : -(int32_t)(0xffffffffu - h) - 1;
 }
 
+/* The column and sign of one token: its bytes (UTF-8), hashed lowercased. */
+static void pnet_text_token(const pnet_text *t, const unsigned char *s, size_t len,
+                            uint32_t *index, double *value)
+{
+    int32_t h = pnet_murmur3_lower(s, len);
+    /* abs(h) % n_features, with sklearn's value for h = -2**31. */
+    *index = h == INT32_MIN ? (uint32_t)((2147483647u - (t->n_features - 1u)) % t->n_features)
+                            : (uint32_t)(h < 0 ? -(int64_t)h : h) % t->n_features;
+    *value = (t->alternate_sign && h < 0) ? -1.0 : 1.0;
+}
+
+/* Sorts indices[lo, hi) ascending, moving values with them: a quicksort
+ * (Hoare's partition, which splits runs of equal indices evenly: a word
+ * repeated throughout a text costs no more than others), recursing into
+ * the smaller part so that the stack stays O(log n), and an insertion sort
+ * of the short parts. */
+static void pnet_text_sort(uint32_t *indices, double *values, size_t lo, size_t hi)
+{
+    while (hi - lo > 16) {
+        uint32_t pivot = indices[lo + (hi - lo) / 2], idx;
+        double val;
+        size_t i = lo, j = hi - 1;
+        for (;;) {
+            while (indices[i] < pivot) {
+                i++;
+            }
+            while (indices[j] > pivot) {
+                j--;
+            }
+            if (i >= j) {
+                break;
+            }
+            idx = indices[i];
+            indices[i] = indices[j];
+            indices[j] = idx;
+            val = values[i];
+            values[i] = values[j];
+            values[j] = val;
+            i++;
+            j--;
+        }
+        /* [lo, j] <= pivot <= [j + 1, hi) */
+        if (j + 1 - lo < hi - (j + 1)) {
+            pnet_text_sort(indices, values, lo, j + 1);
+            lo = j + 1;
+        } else {
+            pnet_text_sort(indices, values, j + 1, hi);
+            hi = j + 1;
+        }
+    }
+    for (size_t k = lo + 1; k < hi; k++) {
+        uint32_t idx = indices[k];
+        double val = values[k];
+        size_t m = k;
+        for (; m > lo && indices[m - 1] > idx; m--) {
+            indices[m] = indices[m - 1];
+            values[m] = values[m - 1];
+        }
+        indices[m] = idx;
+        values[m] = val;
+    }
+}
+
+/* scipy's sum_duplicates of one row: sorts it by index, then adds equal
+ * indices' values, which are +-1, so their order does not matter. Returns
+ * the number of distinct indices, which it leaves first. */
+static size_t pnet_text_sum_duplicates(uint32_t *indices, double *values, size_t n)
+{
+    size_t k, out = 0;
+    pnet_text_sort(indices, values, 0, n);
+    for (k = 0; k < n; k++) {
+        if (out > 0 && indices[out - 1] == indices[k]) {
+            values[out - 1] += values[k];
+        } else {
+            indices[out] = indices[k];
+            values[out] = values[k];
+            out++;
+        }
+    }
+    return out;
+}
+
 long pnet_text_features(const pnet_text *t, const char *text, size_t len, uint32_t *indices,
                         double *values, size_t capacity)
 {
@@ -80,8 +162,6 @@ long pnet_text_features(const pnet_text *t, const char *text, size_t len, uint32
     double norm = 0.0;
     while (i < len) {
         size_t start = i, n_chars = 0;
-        int32_t h;
-        uint32_t index;
         if (!pnet_word_byte(s[i])) {
             i++;
             continue;
@@ -95,43 +175,10 @@ long pnet_text_features(const pnet_text *t, const char *text, size_t len, uint32
         if (n == capacity) {
             return PNET_ERR_CAPACITY;
         }
-        h = pnet_murmur3_lower(s + start, i - start);
-        /* abs(h) % n_features, with sklearn's value for h = -2**31. */
-        index = h == INT32_MIN ? (uint32_t)((2147483647u - (t->n_features - 1u)) % t->n_features)
-                               : (uint32_t)(h < 0 ? -(int64_t)h : h) % t->n_features;
-        indices[n] = index;
-        values[n] = (t->alternate_sign && h < 0) ? -1.0 : 1.0;
+        pnet_text_token(t, s + start, i - start, indices + n, values + n);
         n++;
     }
-    /* sum_duplicates: sort by index (a shell sort of both arrays, in place:
-       qsort cannot move two arrays), then add equal indices' values, which
-       are +-1, so their order does not matter. */
-    if (n > 1) {
-        size_t gap;
-        for (gap = n / 2; gap > 0; gap /= 2) {
-            for (k = gap; k < n; k++) {
-                uint32_t idx = indices[k];
-                double val = values[k];
-                size_t m = k;
-                for (; m >= gap && indices[m - gap] > idx; m -= gap) {
-                    indices[m] = indices[m - gap];
-                    values[m] = values[m - gap];
-                }
-                indices[m] = idx;
-                values[m] = val;
-            }
-        }
-    }
-    out = 0;
-    for (k = 0; k < n; k++) {
-        if (out > 0 && indices[out - 1] == indices[k]) {
-            values[out - 1] += values[k];
-        } else {
-            indices[out] = indices[k];
-            values[out] = values[k];
-            out++;
-        }
-    }
+    out = pnet_text_sum_duplicates(indices, values, n);
     for (k = 0; k < out; k++) {
         if (t->binary) {
             values[k] = 1.0;
