@@ -259,7 +259,7 @@ def newsgroups_256_kib(data_dir):
     news = datasets.load("20news", data_dir)
     return [
         _accuracy_target(
-            "HashingVectorizer(2**20) -> log1p -> L2 -> 256 bits (60,000 shared 3-bit weights) "
+            "FastHashingVectorizer(2**20) -> log1p -> L2 -> 256 bits (60,000 shared 3-bit weights) "
             "and a linear path on 45,000 buckets",
             lambda: compact_newsgroups_pipeline(NEWSGROUPS_256_KIB),
             news,
@@ -273,7 +273,7 @@ def newsgroups_128_kib(data_dir):
     news = datasets.load("20news", data_dir)
     return [
         _accuracy_target(
-            "HashingVectorizer(2**20) -> log1p -> L2 -> 256 bits (40,000 shared 3-bit weights) "
+            "FastHashingVectorizer(2**20) -> log1p -> L2 -> 256 bits (40,000 shared 3-bit weights) "
             "and a linear path on 15,000 buckets",
             lambda: compact_newsgroups_pipeline(NEWSGROUPS_128_KIB),
             news,
