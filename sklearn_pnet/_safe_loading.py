@@ -18,7 +18,9 @@ caller::
 
 # Every type a fitted model of this package holds beyond what skops trusts
 # by default (numpy arrays, builtins, scikit-learn's own types):
-# the estimators and the compact forms of their weights. A kept teacher
+# the estimators, the compact forms of their weights, and the text front
+# end FastHashingVectorizer (a HashingVectorizer with its counting in C,
+# no state of its own). A kept teacher
 # (``keep_teacher=True``) is a torch module, which skops cannot store:
 # call ``trim_for_prediction()`` first.
 SKOPS_TRUSTED_TYPES = [
@@ -31,4 +33,5 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn_pnet._storage.ClusteredArray",
     "sklearn_pnet._storage.PrunedMatrix",
     "sklearn_pnet._storage.QuantizedArray",
+    "sklearn_pnet._text.FastHashingVectorizer",
 ]

@@ -4,9 +4,11 @@ lists, and predict identically."""
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
 
 from sklearn_pnet import (
     SKOPS_TRUSTED_TYPES,
+    FastHashingVectorizer,
     HashedNetClassifier,
     LSHProjector,
     ProjectionNetClassifier,
@@ -65,6 +67,20 @@ def test_skops_round_trip_trusting_the_listed_types(name, digits, tmp_path):
     loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
     np.testing.assert_array_equal(_output(loaded, X_test), _output(model, X_test))
     assert loaded.get_params() == model.get_params()
+
+
+def test_skops_round_trip_of_a_text_pipeline(tmp_path):
+    texts = ["the rocket went to space", "god and religion", "graphics card and images"] * 10
+    y = [0, 1, 2] * 10
+    pipe = make_pipeline(
+        FastHashingVectorizer(n_features=2**12),
+        ProjectionNetClassifier(n_bits=16, max_iter=2, random_state=0),
+    ).fit(texts, y)
+    path = tmp_path / "pipeline.skops"
+    sio.dump(pipe, path)
+    assert set(sio.get_untrusted_types(file=path)) <= set(SKOPS_TRUSTED_TYPES)
+    loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), pipe.predict_proba(texts))
 
 
 def test_skops_refuses_untrusted_types(digits, tmp_path):

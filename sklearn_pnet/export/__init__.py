@@ -15,7 +15,8 @@ def export_c(model, out_dir, *, name="model", main=True):
     model : estimator or Pipeline
         A fitted ``ProjectionNetClassifier``, ``LSHProjector`` or
         ``HashedNetClassifier``, or a pipeline of an optional
-        ``HashingVectorizer`` (then the export has a text front end),
+        ``HashingVectorizer`` or ``FastHashingVectorizer`` (then the
+        export has a text front end),
         optionally followed by stateless steps on its raw counts
         (``norm=None, alternate_sign=False``): a
         ``TfidfTransformer(use_idf=False)``, or
