@@ -8,7 +8,9 @@ Run from the project root::
 times the kernels inside them, so that a change to one kernel can be
 measured before and after on the same machine (run it at both commits,
 one after the other, on a quiet machine). One thread, best of several
-calls, in milliseconds:
+calls, in milliseconds; the rows that name a number of threads use every
+CPU this process may run on, as a prediction does by default
+(``_inference.run_in_threads``):
 
 - the trained projection of 20 Newsgroups' test tf-idf (7,532 documents,
   1.1 million non-zeros, 32 slots per word) by ``project_csr``, the whole
@@ -28,9 +30,11 @@ calls, in milliseconds:
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import os
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +72,29 @@ def newsgroups_projection(data_dir):
     X = features.X_test
     clf.predict(X)  # keeps the projection's structure
     (bits, codes, table), _ = clf.projector_._structure(clf.projector_.n_bits)
-    return {
+    times = {
         "20NG test: project_csr (default model, 32 slots)": best_ms(
             lambda: _inference.sparse_projection(X, bits, codes, table, clf.projector_.n_bits)
         ),
         "20NG test: ProjectionNet predict": best_ms(lambda: clf.predict(X)),
         "20NG test: LinearSVC predict": best_ms(lambda: svc.predict(X)),
     }
+    with all_threads() as n:
+        times[f"20NG test: project_csr, {n} threads"] = best_ms(
+            lambda: _inference.sparse_projection(X, bits, codes, table, clf.projector_.n_bits)
+        )
+        times[f"20NG test: ProjectionNet predict, {n} threads"] = best_ms(lambda: clf.predict(X))
+        times[f"20NG test: LinearSVC predict, {n} threads"] = best_ms(lambda: svc.predict(X))
+    return times
+
+
+@contextmanager
+def all_threads():
+    """Inside main's one-thread limit: the machine's threads (yields how
+    many), as a prediction uses them by default."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with threadpool_limits(n):
+        yield n
 
 
 def pipeline_kernels(data_dir):
@@ -115,6 +135,7 @@ def pipeline_kernels(data_dir):
         "256 KiB pipeline: HashingVectorizer in its place, one document (median)": 1e3
         * one_row_latency(in_its_place.transform, news.X_test),
         "256 KiB pipeline: ProjectionNet predict": best_ms(lambda: clf.predict(X)),
+        **threaded_predict(clf, X),
         "256 KiB pipeline: linear path scores": best_ms(lambda: path.scores(X, n_classes)),
         "256 KiB pipeline: projection (projector.transform)": best_ms(
             lambda: projector.transform(X)
@@ -134,6 +155,13 @@ def pipeline_kernels(data_dir):
         * one_row_latency(hasher.transform, news.X_test),
         "peer: LinearSVC predict": best_ms(lambda: svc.predict(hashed)),
     }
+
+
+def threaded_predict(clf, X):
+    with all_threads() as n:
+        return {
+            f"256 KiB pipeline: ProjectionNet predict, {n} threads": best_ms(lambda: clf.predict(X))
+        }
 
 
 def dense_batch(data_dir):

@@ -14,6 +14,8 @@ number of input features. Nothing here imports torch.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -28,6 +30,12 @@ except ImportError:  # does the same sums in the same order
 # Entries of a computed matrix (a projection's or a hashed layer's rows)
 # formed at once: 2 MB of float64, plus the hashing's temporaries.
 BLOCK_ENTRIES = 2**18
+# Additions (non-zeros x slots) a thread of the projection kernel must have
+# to be worth starting: about 0.5 ms of work, ten times a thread's cost.
+MIN_OPERATIONS_PER_THREAD = 2**20
+# Row ranges a thread: with several, the threads share the work as their
+# cores allow (a core that another process also runs gets fewer).
+CHUNKS_PER_THREAD = 4
 
 
 def present_columns(X):
@@ -99,17 +107,21 @@ def _compiled_entries(seed, features, n_bits, n_slots, weights, n_features):
     weights = (
         np.zeros(0, np.float32) if weights is None else np.ascontiguousarray(weights, np.float32)
     )
-    sparse_entries(
-        features,
-        weights,
-        bits,
-        values,
-        int(seed),
-        int(n_bits),
-        int(n_slots),
-        len(weights),
-        int(n_features),
-    )
+
+    def hash_rows(start, stop):
+        sparse_entries(
+            features[start:stop],
+            weights,
+            bits[start:stop],
+            values[start:stop],
+            int(seed),
+            int(n_bits),
+            int(n_slots),
+            len(weights),
+            int(n_features),
+        )
+
+    run_in_threads(hash_rows, np.arange(len(features) + 1), bits.size)
     return bits, values
 
 
@@ -239,17 +251,24 @@ def sparse_projection(X, bits, values, table, n_bits):
             bits = bits.astype(np.int32, copy=False)
         Z = np.empty((X.shape[0], n_bits), dtype=np.float32)
         extra = () if table is None else (np.ascontiguousarray(table, dtype=np.float32),)
-        project_csr(
-            indptr,
-            indices,
-            data,
-            np.ascontiguousarray(bits),
-            np.ascontiguousarray(values),
-            Z,
-            bits.shape[1],
-            n_bits,
-            *extra,
-        )
+        bits, values = np.ascontiguousarray(bits), np.ascontiguousarray(values)
+
+        def project_rows(start, stop):
+            # indptr's offsets index the whole indices and data: a slice of
+            # rows needs no other change.
+            project_csr(
+                indptr[start : stop + 1],
+                indices,
+                data,
+                bits,
+                values,
+                Z[start:stop],
+                bits.shape[1],
+                n_bits,
+                *extra,
+            )
+
+        run_in_threads(project_rows, indptr, X.nnz * bits.shape[1])
         return Z
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
@@ -267,6 +286,65 @@ def sparse_projection(X, bits, values, table, n_bits):
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()
+
+
+def prediction_threads():
+    """Threads a prediction may use: as many as scikit-learn's own OpenMP
+    code would (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs
+    this process may run on)."""
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except ImportError:  # a scikit-learn that moved it: one thread
+        return 1
+    return max(1, _openmp_effective_n_threads())
+
+
+def run_in_threads(work, indptr, n_operations):
+    """``work(start, stop)`` on ranges of rows, in threads.
+
+    For ``work`` that releases the GIL and writes each row on its own (the
+    compiled kernels): every row is computed as on one thread, so the
+    result does not depend on the number of threads. ``indptr`` gives the
+    work before each row (a CSR matrix's, or ``arange`` for rows of equal
+    work); ``n_operations`` the whole work's count. The rows are cut into
+    ``CHUNKS_PER_THREAD`` ranges a thread, of about equal numbers of
+    non-zeros, which the threads take in turn: a thread on a core that
+    another process shares takes fewer. Below ``MIN_OPERATIONS_PER_THREAD``
+    of work a thread would cost more than it saves. Threads are started and
+    joined at each call: nothing is left running (a forked child has no
+    threads).
+    """
+    n_rows = len(indptr) - 1
+    n_threads = min(prediction_threads(), n_rows, n_operations // MIN_OPERATIONS_PER_THREAD)
+    if n_threads <= 1:
+        work(0, n_rows)
+        return
+    n_chunks = min(n_rows, CHUNKS_PER_THREAD * n_threads)
+    targets = np.linspace(indptr[0], indptr[-1], n_chunks + 1)[1:-1]
+    bounds = [0, *np.searchsorted(indptr, targets).tolist(), n_rows]
+    chunks = iter(list(zip(bounds[:-1], bounds[1:])))
+    lock = threading.Lock()
+    errors = []
+
+    def run():
+        while not errors:
+            with lock:
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            try:
+                work(*chunk)
+            except BaseException as error:  # raised again in the caller's thread
+                errors.append(error)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(n_threads - 1)]
+    for thread in threads:
+        thread.start()
+    run()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def forward(X, coefs, intercepts):

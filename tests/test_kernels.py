@@ -99,6 +99,66 @@ def test_float64_values_take_the_numpy_path():
     assert _inference.sparse_projection(X, bits, values, table, N_BITS).dtype == np.float64
 
 
+def _in_threads(monkeypatch, n_threads):
+    """Every call of the projection kernel in ``n_threads`` threads."""
+    monkeypatch.setattr(_inference, "MIN_OPERATIONS_PER_THREAD", 1)
+    monkeypatch.setattr(_inference, "prediction_threads", lambda: n_threads)
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 7])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_threads_give_the_same_projection(n_threads, index_dtype, monkeypatch):
+    """Rows split between threads (more ranges than threads, empty rows,
+    fewer rows than ranges) are computed as on one thread."""
+    X = sp.random(23, N_FEATURES, density=0.05, format="csr", random_state=4, dtype=np.float64)
+    X.data *= 1e3 * np.random.RandomState(5).randn(X.nnz)
+    X = sp.csr_matrix(sp.diags((np.arange(23) % 4 != 0).astype(np.float64)) @ X)
+    X.eliminate_zeros()
+    X.indptr, X.indices = X.indptr.astype(index_dtype), X.indices.astype(index_dtype)
+    calls, real = [], _inference.project_csr
+
+    def counted(indptr, *args):
+        calls.append(len(indptr) - 1)
+        real(indptr, *args)
+
+    for structure in (_structure(), _structure("float32", 8)):
+        expected = _inference.sparse_projection(X, *structure, N_BITS)
+        calls.clear()
+        with monkeypatch.context() as patch:
+            _in_threads(patch, n_threads)
+            patch.setattr(_inference, "project_csr", counted)
+            Z = _inference.sparse_projection(X, *structure, N_BITS)
+        np.testing.assert_array_equal(Z.view(np.uint32), expected.view(np.uint32))
+        assert len(calls) == min(23, 4 * n_threads) and sum(calls) == 23
+
+
+def test_threads_give_the_same_entries(monkeypatch):
+    features = np.arange(0, 3 * N_FEATURES, 7)
+    weights = np.random.RandomState(0).randn(1000).astype(np.float32)
+    expected = _inference.projection_entries(3, features, N_BITS, N_SLOTS, weights, 4 * N_FEATURES)
+    _in_threads(monkeypatch, 3)
+    got = _inference.projection_entries(3, features, N_BITS, N_SLOTS, weights, 4 * N_FEATURES)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_threads_raise_the_kernels_error(monkeypatch):
+    """A malformed row found in a worker thread is the caller's error."""
+    X = sp.random(40, N_FEATURES, density=0.05, format="csr", random_state=6, dtype=np.float64)
+    X.indices[-1] = N_FEATURES + 1  # in the last rows: another thread's range
+    _in_threads(monkeypatch, 3)
+    with pytest.raises(ValueError, match="out of range"):
+        _inference.sparse_projection(X, *_structure(), N_BITS)
+
+
+def test_prediction_threads_follow_threadpoolctl():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        assert _inference.prediction_threads() == 1
+    assert _inference.prediction_threads() >= 1
+
+
 @pytest.mark.parametrize("broken", ["column", "indptr"])
 def test_kernel_rejects_a_malformed_matrix(broken):
     bits, values, _ = _structure()

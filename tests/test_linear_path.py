@@ -206,13 +206,16 @@ def test_compiled_scores_reject_a_malformed_matrix():
     # more (its radix sort), with buckets of one, two and three bytes.
     [(40, 900, 0.05, 120), (12, 2000, 0.2, 5000), (4, 3000, 0.1, 70000)],
 )
+@pytest.mark.parametrize("n_threads", [1, 3])
 def test_compiled_scores_follow_the_exported_runtime_to_the_bit(
-    n_rows, n_features, density, n_buckets
+    n_rows, n_features, density, n_buckets, n_threads, monkeypatch
 ):
     """The kernel against a plain-Python transcription of pnet_add_linear
     (export/c/pnet_runtime.c; DEVICE.md, "Linear path"): fold in storage
     order, idf, norm over increasing buckets, scores in increasing bucket
-    order, all in double."""
+    order, all in double; on one thread, or its rows split among three."""
+    monkeypatch.setattr(_inference, "MIN_OPERATIONS_PER_THREAD", 1)
+    monkeypatch.setattr(_inference, "prediction_threads", lambda: n_threads)
     X = sp.random(n_rows, n_features, density=density, format="csr", random_state=1)
     y = np.arange(n_rows) % 3
     path = LinearPath.fit(X, y, None, 11, n_buckets)
