@@ -15,7 +15,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from ._inference import softmax
+from ._inference import fit_threads, softmax
 from ._model_format import ModelFormatMixin
 from ._validation import (
     IntInterval,
@@ -181,7 +181,7 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         require_torch()
         # An interrupt (Ctrl-C) during training does not get here: the
         # Trainer stops at the end of the batch and the fit completes.
-        with restored_on_failure(self):
+        with restored_on_failure(self), fit_threads():
             self._fit(X, y, sample_weight)
         return self
 
@@ -284,7 +284,7 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
         require_torch()
         # The torch state may have taken some of a failed chunk's steps: the
         # next call starts again from the restored weights.
-        with restored_on_failure(self, forget=["_partial_state"]):
+        with restored_on_failure(self, forget=["_partial_state"]), fit_threads():
             self._partial_fit(X, y, classes, sample_weight)
         return self
 

@@ -14,7 +14,10 @@ number of input features. Nothing here imports torch.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextvars
+import os
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +36,8 @@ BLOCK_ENTRIES = 2**18
 # Additions (non-zeros x slots) a thread of the projection kernel must have
 # to be worth starting: about 0.5 ms of work, ten times a thread's cost.
 MIN_OPERATIONS_PER_THREAD = 2**20
+# The cap that fit_threads sets on prediction_threads while a fit runs.
+_FIT_THREAD_CAP = contextvars.ContextVar("sklearn_pnet_fit_thread_cap", default=None)
 # Row ranges a thread: with several, the threads share the work as their
 # cores allow (a core that another process also runs gets fewer).
 CHUNKS_PER_THREAD = 4
@@ -291,12 +296,38 @@ def sparse_projection(X, bits, values, table, n_bits):
 def prediction_threads():
     """Threads a prediction may use: as many as scikit-learn's own OpenMP
     code would (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs
-    this process may run on)."""
+    this process may run on), and within a fit no more than it trains on
+    (:func:`fit_threads`)."""
     try:
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     except ImportError:  # a scikit-learn that moved it: one thread
         return 1
-    return max(1, _openmp_effective_n_threads())
+    n_threads = max(1, _openmp_effective_n_threads())
+    cap = _FIT_THREAD_CAP.get()
+    return n_threads if cap is None else min(n_threads, cap)
+
+
+def training_thread_cap():
+    """The threads a fit keeps to: one, unless ``OMP_NUM_THREADS`` says
+    otherwise (None: then OpenMP's own count, which reads it).
+
+    Mini-batches of a few hundred rows gain little from a second thread,
+    and torch's OpenMP threads spin while they wait: on a machine where
+    another process keeps a core busy, a two-thread fit ran up to 9 times
+    slower than a one-thread fit (``benchmarks/SPEED.md``, "Threads").
+    """
+    return None if "OMP_NUM_THREADS" in os.environ else 1
+
+
+@contextmanager
+def fit_threads():
+    """Within a fit, the kernels it calls (the projection of the training
+    set, the linear path's scores) keep to :func:`training_thread_cap`."""
+    token = _FIT_THREAD_CAP.set(training_thread_cap())
+    try:
+        yield
+    finally:
+        _FIT_THREAD_CAP.reset(token)
 
 
 def run_in_threads(work, indptr, n_operations):

@@ -16,7 +16,6 @@ temperature (Hinton et al., 2015).
 
 import copy
 import math
-import os
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
+from ._inference import training_thread_cap
 from ._torch_common import sparse_parameters, to_tensor, training_device
 
 
@@ -74,18 +74,17 @@ def _all_finite(tensor):
 
 @contextmanager
 def training_threads():
-    """Train on one thread, or on what ``OMP_NUM_THREADS`` asks for.
+    """Train on one thread, or on what ``OMP_NUM_THREADS`` asks for
+    (:func:`sklearn_pnet._inference.training_thread_cap`, which says why).
 
-    Mini-batches of a few hundred rows gain little from a second thread,
-    and torch's OpenMP threads spin while they wait: on a machine where
-    another process keeps a core busy, a two-thread fit ran up to 9 times
-    slower than a one-thread fit (``benchmarks/SPEED.md``). A limit set
-    with ``threadpoolctl.threadpool_limits`` is respected too (torch reads
-    it from OpenMP), and torch's own setting is restored afterwards.
+    A limit set with ``threadpoolctl.threadpool_limits`` is respected too
+    (torch reads it from OpenMP), and torch's own setting is restored
+    afterwards.
     """
     threads = torch.get_num_threads()
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
+    cap = training_thread_cap()
+    if cap is not None:
+        torch.set_num_threads(cap)
     try:
         yield
     finally:

@@ -1,11 +1,14 @@
 """The training loop's parts: optimisers, thread use."""
 
 import os
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from sklearn_pnet._torch_common import to_tensor
 from sklearn_pnet._torch_pnet import SparseLinear
@@ -60,6 +63,37 @@ def test_training_uses_one_thread_unless_told(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert "OMP_NUM_THREADS" in os.environ
+
+
+def test_fit_keeps_prediction_kernels_to_its_threads(monkeypatch):
+    """The projection of the training set, inside fit, runs on the fit's
+    one thread; predict afterwards on prediction's threads."""
+    from sklearn_pnet import ProjectionNetClassifier, _inference
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_inference, "MIN_OPERATIONS_PER_THREAD", 1)
+    seen = []
+    real = _inference.run_in_threads
+
+    def spy(work, indptr, n_operations):
+        seen.append(_inference.prediction_threads())
+        real(work, indptr, n_operations)
+
+    monkeypatch.setattr(_inference, "run_in_threads", spy)
+    X = sp.random(60, 40, density=0.2, format="csr", random_state=0)
+    y = np.arange(60) % 3
+    clf = ProjectionNetClassifier(n_bits=16, projection="random", max_iter=2, random_state=0)
+    # (the suite runs under threadpool_limits(1): lift it to two threads)
+    with threadpool_limits(2), warnings.catch_warnings():
+        assert _inference.prediction_threads() == 2
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        assert seen and set(seen) == {1}
+        seen.clear()
+        clf.predict(X)
+        assert seen == [2]
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert _inference.training_thread_cap() is None
 
 
 def test_all_finite_checks_every_entry_even_when_the_sum_overflows():
