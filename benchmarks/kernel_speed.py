@@ -10,7 +10,8 @@ measured before and after on the same machine (run it at both commits,
 one after the other, on a quiet machine). One thread, best of several
 calls, in milliseconds; the rows that name a number of threads use every
 CPU this process may run on, as a prediction does by default
-(``_inference.run_in_threads``):
+(``_inference.run_in_threads``). ``--busy`` runs a CPU-bound process beside,
+as ``speed.py --busy`` does:
 
 - the trained projection of 20 Newsgroups' test tf-idf (7,532 documents,
   1.1 million non-zeros, 32 slots per word) by ``project_csr``, the whole
@@ -49,7 +50,7 @@ if __package__ in (None, ""):
 
 from benchmarks import datasets
 from benchmarks.run import features_of
-from benchmarks.speed import one_row_latency
+from benchmarks.speed import busy_process, one_row_latency
 from sklearn_pnet import ProjectionNetClassifier, _inference
 
 
@@ -197,15 +198,23 @@ def dense_batch(data_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="as for run.py")
+    parser.add_argument(
+        "--busy", action="store_true", help="a CPU-bound process runs beside (as speed.py's)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    with threadpool_limits(1):
-        import torch
+    busy = busy_process() if args.busy else None
+    try:
+        with threadpool_limits(1):
+            import torch
 
-        torch.set_num_threads(1)
-        times = {}
-        for part in (newsgroups_projection, pipeline_kernels, dense_batch):
-            times.update(part(args.data_dir))
+            torch.set_num_threads(1)
+            times = {}
+            for part in (newsgroups_projection, pipeline_kernels, dense_batch):
+                times.update(part(args.data_dir))
+    finally:
+        if busy is not None:
+            busy.terminate()
     n_documents = 7532  # 20 Newsgroups' test set, for the per-document column
     for name, ms in times.items():
         whole_set = "MNIST" not in name and "one document" not in name
