@@ -258,22 +258,14 @@ def sparse_projection(X, bits, values, table, n_bits):
         extra = () if table is None else (np.ascontiguousarray(table, dtype=np.float32),)
         bits, values = np.ascontiguousarray(bits), np.ascontiguousarray(values)
 
-        def project_rows(start, stop):
-            # indptr's offsets index the whole indices and data: a slice of
-            # rows needs no other change.
-            project_csr(
-                indptr[start : stop + 1],
-                indices,
-                data,
-                bits,
-                values,
-                Z[start:stop],
-                bits.shape[1],
-                n_bits,
-                *extra,
-            )
-
-        run_in_threads(project_rows, indptr, X.nnz * bits.shape[1])
+        csr_kernel_in_threads(
+            project_csr,
+            indptr,
+            (indices, data, bits, values),
+            Z,
+            (bits.shape[1], n_bits, *extra),
+            X.nnz * bits.shape[1],
+        )
         return Z
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
     # feature j; densifying that CSR matrix sums the entries of each bit, so
@@ -376,6 +368,19 @@ def run_in_threads(work, indptr, n_operations):
         thread.join()
     if errors:
         raise errors[0]
+
+
+def csr_kernel_in_threads(kernel, indptr, args, out, more_args, n_operations):
+    """``kernel(indptr, *args, out, *more_args)``, a compiled kernel of CSR
+    rows that writes row ``i`` of ``out`` from row ``i`` of the matrix, on
+    ranges of rows in threads (:func:`run_in_threads`). indptr's offsets
+    index the whole indices and data: a range of rows needs only a slice of
+    indptr and of ``out``."""
+
+    def rows(start, stop):
+        kernel(indptr[start : stop + 1], *args, out[start:stop], *more_args)
+
+    run_in_threads(rows, indptr, n_operations)
 
 
 def forward(X, coefs, intercepts):

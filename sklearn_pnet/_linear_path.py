@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from ._hashing import STREAM_LINEAR, hashed_buckets
-from ._inference import run_in_threads
+from ._inference import csr_kernel_in_threads
 from ._storage import ClusteredArray
 
 try:
@@ -137,24 +137,15 @@ class LinearPath:
         data = np.ascontiguousarray(X.data, dtype=np.float64)
         intercept = self.intercept.astype(np.float64)
 
-        def score_rows(start, stop):
-            # indptr's offsets index the whole indices and data: a slice of
-            # rows needs no other change.
-            _compiled_scores(
-                indptr[start : stop + 1],
-                indices,
-                data,
-                idf,
-                codes_t,
-                intercept,
-                scores[start:stop],
-                self.seed,
-                self.n_buckets,
-                table,
-            )
-
         # Each non-zero adds a row of coefficients (one per score) once.
-        run_in_threads(score_rows, indptr, X.nnz * scores.shape[1])
+        csr_kernel_in_threads(
+            _compiled_scores,
+            indptr,
+            (indices, data, idf, codes_t, intercept),
+            scores,
+            (self.seed, self.n_buckets, table),
+            X.nnz * scores.shape[1],
+        )
         return scores
 
     def _kept(self, name, make):

@@ -36,12 +36,14 @@ except ImportError:  # earlier versions return a csr_matrix, as built here
         return X
 
 
-# The settings under which the compiled tokeniser is HashingVectorizer's:
+# The settings under which the compiled tokeniser is HashingVectorizer's
+# (export_c's text front end takes the same, and the encoding and dtype it
+# reads and writes):
 # its word analyzer with the default pattern on lowercased text, and
 # nothing added before or after it. The rest (n_features, alternate_sign,
 # binary, norm, dtype, and encoding and decode_error, which only the
 # analyzer's documents use) act on the counts, as scikit-learn's code does.
-_COMPILED_SETTINGS = {
+COMPILED_SETTINGS = {
     "input": "content",
     "strip_accents": None,
     "lowercase": True,
@@ -135,7 +137,7 @@ class FastHashingVectorizer(HashingVectorizer):
         # Attributes, not get_params: this runs at every call, and a
         # one-document call takes microseconds.
         return all(
-            _same_setting(getattr(self, key), value) for key, value in _COMPILED_SETTINGS.items()
+            _same_setting(getattr(self, key), value) for key, value in COMPILED_SETTINGS.items()
         )
 
 

@@ -16,26 +16,20 @@ import numpy as np
 
 # The package's storage forms: the one import to retarget when they move.
 from .. import _storage
+from .._text import COMPILED_SETTINGS
 
 FORMAT_VERSION = 1
 
 C_DIR = Path(__file__).parent / "c"
 RUNTIME_FILES = ("pnet_hash.h", "pnet_hash.c", "pnet_runtime.h", "pnet_runtime.c", "pnet_text.c")
 
-# HashingVectorizer settings the C front end reproduces; the rest must be
-# left at these defaults.
+# HashingVectorizer settings the C front end reproduces (FastHashingVectorizer's
+# compiled tokeniser's, and the UTF-8 text and float64 counts of the C
+# program); the rest must be left at these defaults.
 _TEXT_DEFAULTS = {
-    "input": "content",
+    **COMPILED_SETTINGS,
     "encoding": "utf-8",
     "decode_error": "strict",
-    "strip_accents": None,
-    "lowercase": True,
-    "preprocessor": None,
-    "tokenizer": None,
-    "stop_words": None,
-    "token_pattern": r"(?u)\b\w\w+\b",
-    "ngram_range": (1, 1),
-    "analyzer": "word",
     "dtype": np.float64,
 }
 
