@@ -33,8 +33,9 @@ except ImportError:  # does the same sums in the same order
 # Entries of a computed matrix (a projection's or a hashed layer's rows)
 # formed at once: 2 MB of float64, plus the hashing's temporaries.
 BLOCK_ENTRIES = 2**18
-# Additions (non-zeros x slots) a thread of the projection kernel must have
-# to be worth starting: about 0.5 ms of work, ten times a thread's cost.
+# Operations (for the projection, non-zeros x slots) a thread of a
+# prediction kernel must have to be worth starting: about 0.5 ms of the
+# projection's work, ten times a thread's cost.
 MIN_OPERATIONS_PER_THREAD = 2**20
 # The cap that fit_threads sets on prediction_threads while a fit runs.
 _FIT_THREAD_CAP = contextvars.ContextVar("sklearn_pnet_fit_thread_cap", default=None)
@@ -338,7 +339,9 @@ def run_in_threads(work, indptr, n_operations):
     threads).
     """
     n_rows = len(indptr) - 1
-    n_threads = min(prediction_threads(), n_rows, n_operations // MIN_OPERATIONS_PER_THREAD)
+    n_threads = min(n_rows, n_operations // MIN_OPERATIONS_PER_THREAD)
+    if n_threads > 1:  # (a one-row prediction does not even ask OpenMP)
+        n_threads = min(n_threads, prediction_threads())
     if n_threads <= 1:
         work(0, n_rows)
         return

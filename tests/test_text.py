@@ -141,6 +141,18 @@ def test_without_the_kernels(monkeypatch):
     )
 
 
+def test_numpy_strings_are_tokenised_in_c(monkeypatch):
+    seen = []
+    real = _text.hash_documents
+    monkeypatch.setattr(
+        _text, "hash_documents", lambda docs, *args: seen.extend(docs) or real(docs, *args)
+    )
+    docs = np.array(["Numpy Strings", "of a unicode array"])
+    assert_same_matrix(FastHashingVectorizer().transform(docs), HashingVectorizer().transform(docs))
+    assert seen == ["Numpy Strings", "of a unicode array"]
+    assert all(type(doc) is str for doc in seen)
+
+
 def test_documents_of_other_types():
     """bytes (decoded as the analyzer decodes them), numpy strings, a str
     subclass, and a generator of documents."""
