@@ -1,4 +1,8 @@
-"""scikit-learn's own estimator checks over every public estimator."""
+"""scikit-learn's own estimator checks over every public estimator of
+numeric input. FastHashingVectorizer takes raw text, which the checks skip
+("Can't test estimator ... which requires input of type"), as they skip
+HashingVectorizer: tests/test_text.py holds it to HashingVectorizer's
+output, errors and tags instead."""
 
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks

@@ -212,6 +212,10 @@ def test_sparse_interface_config():
         assert_same_matrix(X, HashingVectorizer().transform(DOCUMENTS))
 
 
+def test_tags_as_hashing_vectorizer():
+    assert FastHashingVectorizer().__sklearn_tags__() == HashingVectorizer().__sklearn_tags__()
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # two epochs
 def test_in_a_pipeline_and_pickled():
     docs = ["the rocket went to space", "god and religion", "graphics card and images"] * 10
