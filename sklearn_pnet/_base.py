@@ -15,7 +15,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from ._inference import fit_threads, softmax
+from ._inference import fit_threads, rows_in_threads, softmax
 from ._model_format import ModelFormatMixin
 from ._validation import (
     IntInterval,
@@ -513,7 +513,9 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
 
     def _checked_logits(self, X):
         check_is_fitted(self)
-        return self._logits(validate_features(self, X, reset=False))
+        # Each row's logits depend on that row alone: large batches are
+        # split among threads, with the same result.
+        return rows_in_threads(self._logits, validate_features(self, X, reset=False))
 
     def decision_function(self, X):
         """Logits of the network.

@@ -15,6 +15,7 @@ number of input features. Nothing here imports torch.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextvars
+import functools
 import os
 import threading
 from contextlib import contextmanager
@@ -37,8 +38,13 @@ BLOCK_ENTRIES = 2**18
 # prediction kernel must have to be worth starting: about 0.5 ms of the
 # projection's work, ten times a thread's cost.
 MIN_OPERATIONS_PER_THREAD = 2**20
-# The cap that fit_threads sets on prediction_threads while a fit runs.
-_FIT_THREAD_CAP = contextvars.ContextVar("sklearn_pnet_fit_thread_cap", default=None)
+# Stored entries (non-zeros, or the values of dense rows) a thread of a
+# whole prediction (rows_in_threads) must have to be worth starting; 20
+# Newsgroups' test tf-idf has 1.1 million.
+MIN_ENTRIES_PER_THREAD = 2**18
+# A cap on prediction_threads (thread_cap): within a fit, and within the
+# threads of a whole prediction.
+_THREAD_CAP = contextvars.ContextVar("sklearn_pnet_thread_cap", default=None)
 # Row ranges a thread: with several, the threads share the work as their
 # cores allow (a core that another process also runs gets fewer).
 CHUNKS_PER_THREAD = 4
@@ -127,7 +133,8 @@ def _compiled_entries(seed, features, n_bits, n_slots, weights, n_features):
             int(n_features),
         )
 
-    run_in_threads(hash_rows, np.arange(len(features) + 1), bits.size)
+    n_threads = threads_for(len(features), bits.size, MIN_OPERATIONS_PER_THREAD)
+    run_in_threads(hash_rows, np.arange(len(features) + 1), n_threads)
     return bits, values
 
 
@@ -289,15 +296,25 @@ def sparse_projection(X, bits, values, table, n_bits):
 def prediction_threads():
     """Threads a prediction may use: as many as scikit-learn's own OpenMP
     code would (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs
-    this process may run on), and within a fit no more than it trains on
-    (:func:`fit_threads`)."""
+    this process may run on), within the cap of :func:`thread_cap`."""
     try:
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     except ImportError:  # a scikit-learn that moved it: one thread
         return 1
     n_threads = max(1, _openmp_effective_n_threads())
-    cap = _FIT_THREAD_CAP.get()
+    cap = _THREAD_CAP.get()
     return n_threads if cap is None else min(n_threads, cap)
+
+
+@contextmanager
+def thread_cap(n_threads):
+    """Within the block (in this thread), :func:`prediction_threads` is at
+    most ``n_threads`` (None: no cap)."""
+    token = _THREAD_CAP.set(n_threads)
+    try:
+        yield
+    finally:
+        _THREAD_CAP.reset(token)
 
 
 def training_thread_cap():
@@ -312,36 +329,36 @@ def training_thread_cap():
     return None if "OMP_NUM_THREADS" in os.environ else 1
 
 
-@contextmanager
 def fit_threads():
     """Within a fit, the kernels it calls (the projection of the training
     set, the linear path's scores) keep to :func:`training_thread_cap`."""
-    token = _FIT_THREAD_CAP.set(training_thread_cap())
-    try:
-        yield
-    finally:
-        _FIT_THREAD_CAP.reset(token)
+    return thread_cap(training_thread_cap())
 
 
-def run_in_threads(work, indptr, n_operations):
-    """``work(start, stop)`` on ranges of rows, in threads.
+def threads_for(n_rows, n_operations, min_operations):
+    """Threads for ``n_operations`` of work on ``n_rows`` rows: one for each
+    ``min_operations`` (below that a thread costs more than it saves), at
+    most one a row and :func:`prediction_threads`."""
+    n_threads = min(n_rows, n_operations // min_operations)
+    if n_threads > 1:  # (a one-row prediction does not even ask OpenMP)
+        n_threads = min(n_threads, prediction_threads())
+    return max(n_threads, 1)
+
+
+def run_in_threads(work, indptr, n_threads):
+    """``work(start, stop)`` on ranges of rows, in ``n_threads`` threads.
 
     For ``work`` that releases the GIL and writes each row on its own (the
     compiled kernels): every row is computed as on one thread, so the
     result does not depend on the number of threads. ``indptr`` gives the
     work before each row (a CSR matrix's, or ``arange`` for rows of equal
-    work); ``n_operations`` the whole work's count. The rows are cut into
-    ``CHUNKS_PER_THREAD`` ranges a thread, of about equal numbers of
-    non-zeros, which the threads take in turn: a thread on a core that
-    another process shares takes fewer. Below ``MIN_OPERATIONS_PER_THREAD``
-    of work a thread would cost more than it saves. Threads are started and
+    work). The rows are cut into ``CHUNKS_PER_THREAD`` ranges a thread, of
+    about equal work, which the threads take in turn: a thread on a core
+    that another process shares takes fewer. Threads are started and
     joined at each call: nothing is left running (a forked child has no
     threads).
     """
     n_rows = len(indptr) - 1
-    n_threads = min(n_rows, n_operations // MIN_OPERATIONS_PER_THREAD)
-    if n_threads > 1:  # (a one-row prediction does not even ask OpenMP)
-        n_threads = min(n_threads, prediction_threads())
     if n_threads <= 1:
         work(0, n_rows)
         return
@@ -383,7 +400,50 @@ def csr_kernel_in_threads(kernel, indptr, args, out, more_args, n_operations):
     def rows(start, stop):
         kernel(indptr[start : stop + 1], *args, out[start:stop], *more_args)
 
-    run_in_threads(rows, indptr, n_operations)
+    n_threads = threads_for(len(indptr) - 1, n_operations, MIN_OPERATIONS_PER_THREAD)
+    run_in_threads(rows, indptr, n_threads)
+
+
+def rows_in_threads(compute, X):
+    """``compute(X)``, a 2-d array whose row ``i`` depends on row ``i`` of
+    ``X`` alone (a classifier's logits), on ranges of rows in threads.
+
+    The whole computation is split, not only its compiled kernels: the
+    threads would otherwise wait on the parts between the kernels, and
+    share the cores with BLAS's threads, which spin after each call (on 20
+    Newsgroups, two threads of the kernels alone took a prediction to
+    0.6-0.9 of its one-thread time, run to run; the whole prediction split,
+    to 0.6-0.65). So within the threads the kernels run on their thread and
+    BLAS on one thread. The result is that of one call.
+    """
+    n_rows = X.shape[0]
+    entries = X.nnz if sp.issparse(X) else X.size
+    n_threads = threads_for(n_rows, entries, MIN_ENTRIES_PER_THREAD)
+    if n_threads <= 1:
+        return compute(X)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        indptr = X.indptr
+    else:
+        indptr = np.arange(n_rows + 1)
+    parts = {}
+
+    def work(start, stop):
+        with thread_cap(1):
+            parts[start] = compute(X[start:stop])
+
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        run_in_threads(work, indptr, n_threads)
+    return np.concatenate([parts[start] for start in sorted(parts)])
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the BLAS libraries loaded (numpy's, loaded
+    with it), made once: making one takes about 0.3 ms, using it 6 us."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def forward(X, coefs, intercepts):

@@ -151,6 +151,49 @@ def test_threads_raise_the_kernels_error(monkeypatch):
         _inference.sparse_projection(X, *_structure(), N_BITS)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["sparse-path", "dense", "hashednet"])
+def test_whole_predictions_in_threads_are_the_same(kind, monkeypatch):
+    """Logits split among threads (rows_in_threads) are one call's, to the
+    bit; inside the threads the kernels keep to their thread."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_pnet import HashedNetClassifier
+
+    rng = np.random.RandomState(0)
+    y = np.arange(150) % 3
+    if kind == "dense":
+        X = rng.randn(150, 20)
+        clf = ProjectionNetClassifier(n_bits=32, max_iter=2, random_state=0)
+    else:
+        X = sp.random(150, N_FEATURES, density=0.05, format="csr", random_state=7)
+        if kind == "hashednet":
+            clf = HashedNetClassifier((8,), max_iter=2, random_state=0)
+        else:
+            clf = ProjectionNetClassifier(n_bits=32, linear_buckets=64, max_iter=2, random_state=0)
+    clf.fit(X, y)
+    expected = clf.decision_function(X)
+    assert _inference.threads_for(len(y), 10**9, 1) == 1  # the suite runs on one thread
+    seen = []
+    real = _inference.run_in_threads
+
+    def spy(work, indptr, n_threads):
+        seen.append((n_threads, _inference.prediction_threads()))
+        real(work, indptr, n_threads)
+
+    monkeypatch.setattr(_inference, "MIN_ENTRIES_PER_THREAD", 1)
+    monkeypatch.setattr(_inference, "MIN_OPERATIONS_PER_THREAD", 1)
+    monkeypatch.setattr(_inference, "run_in_threads", spy)
+    with threadpool_limits(2):
+        got = clf.decision_function(X)
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+    # The whole prediction on two threads, and in them every compiled kernel
+    # (the sparse projection, its entries, the path) on one.
+    assert seen[0] == (2, 2)
+    assert all(n_threads == 1 and cap == 1 for n_threads, cap in seen[1:])
+    assert len(seen) > 1 if kind == "sparse-path" else len(seen) == 1
+
+
 def test_prediction_threads_follow_threadpoolctl():
     from threadpoolctl import threadpool_limits
 

@@ -75,9 +75,9 @@ def test_fit_keeps_prediction_kernels_to_its_threads(monkeypatch):
     seen = []
     real = _inference.run_in_threads
 
-    def spy(work, indptr, n_operations):
+    def spy(work, indptr, n_threads):
         seen.append(_inference.prediction_threads())
-        real(work, indptr, n_operations)
+        real(work, indptr, n_threads)
 
     monkeypatch.setattr(_inference, "run_in_threads", spy)
     X = sp.random(60, 40, density=0.2, format="csr", random_state=0)
