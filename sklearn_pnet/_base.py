@@ -513,9 +513,18 @@ class BaseNetClassifier(ModelFormatMixin, ClassifierMixin, BaseEstimator):
 
     def _checked_logits(self, X):
         check_is_fitted(self)
+        X = validate_features(self, X, reset=False)
+        if self._kernels_split_rows(X):
+            return self._logits(X)
         # Each row's logits depend on that row alone: large batches are
         # split among threads, with the same result.
-        return rows_in_threads(self._logits, validate_features(self, X, reset=False))
+        return rows_in_threads(self._logits, X)
+
+    def _kernels_split_rows(self, X):
+        """Whether ``_logits(X)`` is compiled passes over the rows, each of
+        which splits them among threads itself, with little between them:
+        then the whole is not split again."""
+        return False
 
     def decision_function(self, X):
         """Logits of the network.

@@ -24,12 +24,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._hashing import hashed_buckets, projection_structure
-from ._storage import ClusteredArray, matmul, take
+from ._storage import ClusteredArray, dense_operand, matmul, take
 
 try:  # built at install time (setup.py); without a C compiler, numpy
-    from ._kernels import project_csr, sparse_entries
+    from ._kernels import project_csr, project_csr_product, sparse_entries
 except ImportError:  # does the same sums in the same order
-    project_csr = sparse_entries = None
+    project_csr = project_csr_product = sparse_entries = None
 
 # Entries of a computed matrix (a projection's or a hashed layer's rows)
 # formed at once: 2 MB of float64, plus the hashing's temporaries.
@@ -45,6 +45,8 @@ MIN_ENTRIES_PER_THREAD = 2**18
 # A cap on prediction_threads (thread_cap): within a fit, and within the
 # threads of a whole prediction.
 _THREAD_CAP = contextvars.ContextVar("sklearn_pnet_thread_cap", default=None)
+# Columns that the product kernel (project_csr_product) sums together.
+PRODUCT_BLOCK = 32
 # Row ranges a thread: with several, the threads share the work as their
 # cores allow (a core that another process also runs gets fewer).
 CHUNKS_PER_THREAD = 4
@@ -233,12 +235,43 @@ def hashed_projection(X, seed, n_bits, n_slots, weights=None, structure=None):
             shape=(n_features, n_bits),
         )
         return np.asarray(X @ block)
+    X, structure = sparse_structure_of(X, seed, n_bits, n_slots, weights, structure)
+    return sparse_projection(X, *structure, n_bits)
+
+
+def sparse_structure_of(X, seed, n_bits, n_slots, weights, structure):
+    """``(X, structure)`` for the sparse kernels: ``X`` as CSR and the
+    given structure, or, where none is kept, ``X``'s present columns and
+    their hashed entries (:func:`present_columns`)."""
     X = sp.csr_matrix(X)
     if structure is None:
+        n_features = X.shape[1]
         features, X = present_columns(X)
         bits, values = projection_entries(seed, features, n_bits, n_slots, weights, n_features)
         structure = bits, values, None
-    return sparse_projection(X, *structure, n_bits)
+    return X, structure
+
+
+def _kernel_arguments(X, bits, values, table):
+    """``(indptr, arrays, table)`` for the compiled projection kernels of a
+    CSR ``X``: indptr, the arrays that follow it, and the table argument
+    (empty or one array); None where the kernels cannot take them."""
+    # Every stored form of the weights decodes to float32 (a float64 array
+    # set by hand would make float64 sums: numpy's path).
+    kernel_values = (table is None and values.dtype == np.float32) or (
+        table is not None and values.dtype == np.uint8 and table.shape == (256,)
+    )
+    if project_csr is None or not kernel_values:
+        return None
+    indptr, indices = X.indptr, X.indices
+    if indptr.dtype != indices.dtype:
+        indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+    data = X.data if X.data.dtype in (np.float32, np.float64) else X.data.astype(np.float64)
+    if bits.dtype not in (np.uint8, np.uint16):
+        bits = bits.astype(np.int32, copy=False)
+    extra = () if table is None else (np.ascontiguousarray(table, dtype=np.float32),)
+    arrays = (indices, data, np.ascontiguousarray(bits), np.ascontiguousarray(values))
+    return indptr, arrays, extra
 
 
 def sparse_projection(X, bits, values, table, n_bits):
@@ -250,29 +283,12 @@ def sparse_projection(X, bits, values, table, n_bits):
     add the same float32 products in the same order, row by row, non-zero by
     non-zero, slot by slot, so their results are identical to the bit.
     """
-    # Every stored form of the weights decodes to float32 (a float64 array
-    # set by hand would make float64 sums: numpy's path).
-    kernel_values = (table is None and values.dtype == np.float32) or (
-        table is not None and values.dtype == np.uint8 and table.shape == (256,)
-    )
-    if project_csr is not None and kernel_values:
-        indptr, indices = X.indptr, X.indices
-        if indptr.dtype != indices.dtype:
-            indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
-        data = X.data if X.data.dtype in (np.float32, np.float64) else X.data.astype(np.float64)
-        if bits.dtype not in (np.uint8, np.uint16):
-            bits = bits.astype(np.int32, copy=False)
+    arguments = _kernel_arguments(X, bits, values, table)
+    if arguments is not None:
+        indptr, arrays, extra = arguments
         Z = np.empty((X.shape[0], n_bits), dtype=np.float32)
-        extra = () if table is None else (np.ascontiguousarray(table, dtype=np.float32),)
-        bits, values = np.ascontiguousarray(bits), np.ascontiguousarray(values)
-
         csr_kernel_in_threads(
-            project_csr,
-            indptr,
-            (indices, data, bits, values),
-            Z,
-            (bits.shape[1], n_bits, *extra),
-            X.nnz * bits.shape[1],
+            project_csr, indptr, arrays, Z, (bits.shape[1], n_bits, *extra), X.nnz * bits.shape[1]
         )
         return Z
     # Each non-zero x_ij becomes n_slots entries x_ij * value in the bits of
@@ -291,6 +307,43 @@ def sparse_projection(X, bits, values, table, n_bits):
         shape=(X.shape[0], n_bits),
     )
     return Z.toarray()
+
+
+def sparse_bits_product(X, bits, values, table, threshold, weights):
+    """``(sparse_projection(X, ...) > threshold) @ weights``, in float64, as
+    :func:`forward`'s first layer computes it for any stored form of
+    ``weights``, by one compiled pass over the rows (no ``n_rows x n_bits``
+    arrays); None where the compiled kernel cannot run.
+
+    The projection, so the bits, is :func:`sparse_projection`'s; the
+    product adds each set bit's row of weights in the order of the bits,
+    as an exported model does. Where a sum of weights is not exact in
+    float64 that may differ from BLAS's order in the last place.
+    """
+    arguments = _kernel_arguments(X, bits, values, table)
+    if arguments is None or project_csr_product is None:
+        return None
+    indptr, arrays, extra = arguments
+    n_bits = threshold.shape[0]
+    operand, scale = dense_operand(weights)
+    # The kernel adds the columns in blocks of PRODUCT_BLOCK: zero columns
+    # pad the last (their sums are dropped).
+    n_out = operand.shape[1]
+    padded = np.zeros((n_bits, -(-n_out // PRODUCT_BLOCK) * PRODUCT_BLOCK))
+    padded[:, :n_out] = operand
+    out = np.empty((X.shape[0], padded.shape[1]))
+    csr_kernel_in_threads(
+        project_csr_product,
+        indptr,
+        (*arrays, np.ascontiguousarray(threshold, dtype=np.float32), padded),
+        out,
+        (bits.shape[1], n_bits, *extra),
+        X.nnz * bits.shape[1],
+    )
+    out = out[:, :n_out]
+    if scale is not None:
+        out *= scale
+    return out
 
 
 def prediction_threads():
@@ -446,16 +499,21 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def forward(X, coefs, intercepts):
+def forward(X, coefs, intercepts, first=None):
     """Logits of a ReLU MLP given as scikit-learn-style weight lists.
 
     Computed in float64 whatever the stored form, so that a row's output
-    does not depend on which other rows share the call.
+    does not depend on which other rows share the call. ``first``, where
+    given, is ``X @ coefs[0]`` computed already (:func:`sparse_bits_product`),
+    and ``X`` is not read.
     """
-    activation = np.asarray(X, dtype=np.float64)
+    if first is None:
+        first = matmul(np.asarray(X, dtype=np.float64), coefs[0])
+    activation = first
     last = len(coefs) - 1
     for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
-        activation = matmul(activation, coef)
+        if i > 0:
+            activation = matmul(activation, coef)
         activation += intercept
         if i < last:
             np.maximum(activation, 0.0, out=activation)

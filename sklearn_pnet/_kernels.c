@@ -94,12 +94,80 @@
 #define PREFETCH(P) ((void)(P))
 #endif
 
+/* One row of project_csr_product: the row's bits (z > threshold) times
+ * weight (n_bits x n_out, float64, n_out a multiple of PRODUCT_BLOCK), bit
+ * after bit, each set bit adding its row of weights, in the order (and so
+ * to the same doubles) that an exported model's first dense layer adds
+ * them (export/c/pnet_runtime.c, pnet_dense_forward: in[i] * w with
+ * in[i] = 1.0). A block of PRODUCT_BLOCK sums is kept in registers (GCC's
+ * vector extensions, as dense_product's blocks) while the set bits are
+ * added: each sum waits on its previous addition, and the block's wait
+ * side by side (0.9 ms on 20 Newsgroups' test set; a sum at a time in
+ * memory took 4.3). */
+#define PRODUCT_BLOCK 32
+#if defined(__GNUC__) || defined(__clang__)
+typedef double double8v __attribute__((vector_size(64)));
+#endif
+
+WIDEST_VECTORS static void
+bits_product(const float *z, const float *threshold, const double *restrict weight,
+             Py_ssize_t n_bits, Py_ssize_t n_out, double *restrict out, int32_t *restrict set)
+{
+    /* The set bits first, without a branch: whether a bit is set is a
+     * coin toss, and mispredicted branches took more time than the sums. */
+    Py_ssize_t n_set = 0;
+    for (Py_ssize_t b = 0; b < n_bits; b++) {
+        set[n_set] = (int32_t)b;
+        n_set += z[b] > threshold[b];
+    }
+    for (Py_ssize_t first = 0; first < n_out; first += PRODUCT_BLOCK) {
+#if defined(__GNUC__) || defined(__clang__)
+        double8v sums[PRODUCT_BLOCK / 8];
+        for (int v = 0; v < PRODUCT_BLOCK / 8; v++) {
+            sums[v] = (double8v){0};
+        }
+        for (Py_ssize_t k = 0; k < n_set; k++) {
+            const double *w = weight + (Py_ssize_t)set[k] * n_out + first;
+            for (int v = 0; v < PRODUCT_BLOCK / 8; v++) {
+                double8v row;
+                memcpy(&row, w + 8 * v, sizeof row);
+                sums[v] += row;
+            }
+        }
+        memcpy(out + first, sums, sizeof sums);
+#else
+        for (Py_ssize_t j = first; j < first + PRODUCT_BLOCK; j++) {
+            double sum = 0.0;
+            for (Py_ssize_t k = 0; k < n_set; k++) {
+                sum += weight[(Py_ssize_t)set[k] * n_out + j];
+            }
+            out[j] = sum;
+        }
+#endif
+    }
+}
+
+/* The slots of a word: unrolled, the loop over them took 9% less time, and
+ * 12% less with a known count, the default's 32 on large vocabularies
+ * (20 Newsgroups' test set, a harness of the kernel: 17.9 -> 16.3 and
+ * 15.7 ms). The order of the additions is the same. */
+#define COMMON_SLOTS 32
+#if defined(__GNUC__) || defined(__clang__)
+#define UNROLL_PRAGMA(TEXT) _Pragma(#TEXT)
+#define UNROLL(N) UNROLL_PRAGMA(GCC unroll N)
+#else
+#define UNROLL(N)
+#endif
+
 /* A malformed CSR matrix (indptr past the non-zeros, a column past the
  * structure's rows) stops the loop with bad = 1 instead of reading out of
  * bounds; the caller raises. */
 #define PROJECT_ROWS(INDEX, VALUE, BIT, LOOKUP)                                       \
     for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {                                 \
-        float *row = out + i * n_bits;                                                \
+        float *row = product != NULL ? scratch : out + i * n_bits;                    \
+        if (product != NULL) {                                                        \
+            memset(scratch, 0, sizeof(float) * (size_t)n_bits);                       \
+        }                                                                             \
         const int64_t start = (int64_t)((const INDEX *)indptr)[i];                    \
         const int64_t end = (int64_t)((const INDEX *)indptr)[i + 1];                  \
         if (start < 0 || end < start || end > n_nonzero) {                            \
@@ -122,10 +190,20 @@
             }                                                                         \
             const BIT *b = (const BIT *)bits + f * n_slots;                           \
             const int64_t first = f * n_slots;                                        \
-            for (Py_ssize_t s = 0; s < n_slots; s++) {                                \
-                const float product = x * LOOKUP(first + s);                          \
-                row[b[s]] += product;                                                 \
+            if (n_slots == COMMON_SLOTS) {                                            \
+                UNROLL(32) for (Py_ssize_t s = 0; s < COMMON_SLOTS; s++) {            \
+                    const float term = x * LOOKUP(first + s);                         \
+                    row[b[s]] += term;                                                \
+                }                                                                     \
+            } else {                                                                  \
+                UNROLL(8) for (Py_ssize_t s = 0; s < n_slots; s++) {                  \
+                    const float term = x * LOOKUP(first + s);                         \
+                    row[b[s]] += term;                                                \
+                }                                                                     \
             }                                                                         \
+        }                                                                             \
+        if (product != NULL) {                                                        \
+            bits_product(scratch, threshold, weight, n_bits, n_out, product + i * n_out, set); \
         }                                                                             \
     }
 
@@ -164,25 +242,43 @@ check_buffer(const Py_buffer *view, const char *name, Py_ssize_t itemsize, Py_ss
  * are checked here, against each other and the structure's rows; the bits
  * are trusted to lie in range(n_bits), as the hash makes them
  * (sklearn_pnet._hashing.fast_range) and as scipy's csr_todense trusted.
+ *
+ * project_csr_product(indptr, indices, data, bits, values, threshold,
+ *                     weight, out, n_slots, n_bits[, table])
+ *
+ * The same projection, thresholded and multiplied by a student's first
+ * layer row by row: out (float64, n_rows x n_out) = (Z > threshold) @
+ * weight, with threshold float32 (n_bits) and weight float64 (n_bits x
+ * n_out). Each row's projection is made in a scratch row, so a prediction
+ * writes no n_rows x n_bits arrays (on 20 Newsgroups' test set they were
+ * 40 MB of float32 projections, bits and their float64 copy: a fifth of
+ * the time). Both run project_rows.
  */
 static PyObject *
-project_csr(PyObject *self, PyObject *args)
+project_rows(PyObject *args, int with_product)
 {
-    (void)self;
     Py_buffer b_indptr, b_indices, b_data, b_bits, b_values, b_out;
-    Py_buffer b_table = {0};
+    Py_buffer b_table = {0}, b_threshold = {0}, b_weight = {0};
     Py_ssize_t n_slots, n_bits;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*nn|y*", &b_indptr, &b_indices, &b_data, &b_bits,
-                          &b_values, &b_out, &n_slots, &n_bits, &b_table)) {
+    int parsed = with_product
+        ? PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*nn|y*", &b_indptr, &b_indices, &b_data, &b_bits,
+                           &b_values, &b_threshold, &b_weight, &b_out, &n_slots, &n_bits, &b_table)
+        : PyArg_ParseTuple(args, "y*y*y*y*y*w*nn|y*", &b_indptr, &b_indices, &b_data, &b_bits,
+                           &b_values, &b_out, &n_slots, &n_bits, &b_table);
+    if (!parsed) {
         return NULL;
     }
     PyObject *result = NULL;
+    float *scratch = NULL; /* project_csr_product's row, and its set bits */
+    int32_t *set = NULL;
     const int coded = b_table.buf != NULL;
     if (check_buffer(&b_indptr, "indptr", 4, 8) || check_buffer(&b_data, "data", 4, 8) ||
         (b_bits.itemsize != 1 && check_buffer(&b_bits, "bits", 2, 4)) ||
         check_buffer(&b_values, "values", coded ? 1 : 4, coded ? 1 : 4) ||
-        check_buffer(&b_out, "out", 4, 4) ||
-        (coded && check_buffer(&b_table, "table", 4, 4))) {
+        check_buffer(&b_out, "out", with_product ? 8 : 4, with_product ? 8 : 4) ||
+        (coded && check_buffer(&b_table, "table", 4, 4)) ||
+        (with_product && (check_buffer(&b_threshold, "threshold", 4, 4) ||
+                          check_buffer(&b_weight, "weight", 8, 8)))) {
         goto done;
     }
     if (coded && b_table.len != 256 * (Py_ssize_t)sizeof(float)) {
@@ -194,8 +290,22 @@ project_csr(PyObject *self, PyObject *args)
         goto done;
     }
     Py_ssize_t n_rows = b_indptr.len / b_indptr.itemsize - 1;
-    if (n_rows < 0 || n_bits <= 0 || b_out.len != (Py_ssize_t)sizeof(float) * n_rows * n_bits) {
-        PyErr_SetString(PyExc_ValueError, "out does not have n_rows x n_bits floats");
+    Py_ssize_t n_out = n_bits;
+    if (with_product) {
+        if (n_bits <= 0 || b_threshold.len != (Py_ssize_t)sizeof(float) * n_bits ||
+            b_weight.len % ((Py_ssize_t)sizeof(double) * n_bits)) {
+            PyErr_SetString(PyExc_ValueError, "threshold is not n_bits floats, or weight not n_bits rows");
+            goto done;
+        }
+        n_out = b_weight.len / ((Py_ssize_t)sizeof(double) * n_bits);
+        if (n_out % PRODUCT_BLOCK) {
+            PyErr_SetString(PyExc_ValueError, "weight's columns are not a multiple of 32");
+            goto done;
+        }
+    }
+    if (n_rows < 0 || n_bits <= 0 || b_out.len != b_out.itemsize * n_rows * n_out) {
+        PyErr_SetString(PyExc_ValueError, with_product ? "out does not have n_rows x n_out doubles"
+                                                       : "out does not have n_rows x n_bits floats");
         goto done;
     }
     const Py_ssize_t bit_size = b_bits.itemsize;
@@ -210,6 +320,14 @@ project_csr(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "data is shorter than indices");
         goto done;
     }
+    if (with_product) {
+        scratch = malloc(sizeof(float) * (size_t)n_bits);
+        set = malloc(sizeof(int32_t) * (size_t)n_bits);
+        if (scratch == NULL || set == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
     int bad = 0;
     const void *indptr = b_indptr.buf, *indices = b_indices.buf, *data = b_data.buf;
     const void *bits = b_bits.buf;
@@ -218,10 +336,15 @@ project_csr(PyObject *self, PyObject *args)
     const float *table = coded ? b_table.buf : NULL;
     const char *value_bytes = b_values.buf;
     const int64_t value_size = b_values.itemsize;
-    float *out = b_out.buf;
+    float *out = with_product ? NULL : b_out.buf;
+    double *product = with_product ? b_out.buf : NULL;
+    const float *threshold = b_threshold.buf;
+    const double *weight = b_weight.buf;
     int wide_index = b_indptr.itemsize == 8, wide_value = b_data.itemsize == 8;
     Py_BEGIN_ALLOW_THREADS
-    memset(out, 0, sizeof(float) * (size_t)n_rows * (size_t)n_bits);
+    if (out != NULL) {
+        memset(out, 0, sizeof(float) * (size_t)n_rows * (size_t)n_bits);
+    }
     if (wide_index && wide_value) {
         BY_BITS(int64_t, double)
     } else if (wide_index) {
@@ -240,6 +363,8 @@ project_csr(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
+    free(scratch);
+    free(set);
     PyBuffer_Release(&b_indptr);
     PyBuffer_Release(&b_indices);
     PyBuffer_Release(&b_data);
@@ -249,7 +374,27 @@ done:
     if (b_table.buf != NULL) {
         PyBuffer_Release(&b_table);
     }
+    if (b_threshold.buf != NULL) {
+        PyBuffer_Release(&b_threshold);
+    }
+    if (b_weight.buf != NULL) {
+        PyBuffer_Release(&b_weight);
+    }
     return result;
+}
+
+static PyObject *
+project_csr(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return project_rows(args, 0);
+}
+
+static PyObject *
+project_csr_product(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return project_rows(args, 1);
 }
 
 /* The buffers of the trained projection's kernels, checked once. */
@@ -1152,6 +1297,9 @@ static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
      "The sparse hashed projection of a CSR matrix into out (float32)."},
+    {"project_csr_product", project_csr_product, METH_VARARGS,
+     "project_csr_product(indptr, indices, data, bits, values, threshold, weight, out, n_slots, "
+     "n_bits[, table])\n\n(projection > threshold) @ weight of a CSR matrix into out (float64)."},
     {"train_projection", train_projection, METH_VARARGS,
      "train_projection(indptr, rows, data, bits, signs, buckets, weight, out, n_slots, "
      "n_bits)\n\nThe trained projection of a CSR batch into out (float32)."},

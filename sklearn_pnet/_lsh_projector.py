@@ -16,6 +16,7 @@ import weakref
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -27,7 +28,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _hashing
-from ._inference import hashed_projection, projection_entries_of_all
+from ._inference import (
+    hashed_projection,
+    projection_entries_of_all,
+    sparse_bits_product,
+    sparse_structure_of,
+)
 from ._model_format import ModelFormatMixin
 from ._validation import IntInterval, numpy_inputs, restored_on_failure, validate_features
 
@@ -338,6 +344,21 @@ class LSHProjector(
         """The bits of an already validated ``X`` (a classifier that holds
         this projector has validated its input once)."""
         return self._threshold(self._project(X))
+
+    def _bits_product(self, X, weights):
+        """``self._bits(X) @ weights`` in float64, as the first layer of
+        :func:`~sklearn_pnet._inference.forward` computes it (any stored
+        form of ``weights``), in one compiled pass over the rows of a
+        sparse, validated ``X``; None for dense ``X``, a dense projection
+        or where the compiled kernel cannot run."""
+        if not sp.issparse(X) or self.n_slots_ is None:
+            return None
+        n_bits = len(self.threshold_)
+        structure, projection_weights = self._structure(n_bits)
+        X, structure = sparse_structure_of(
+            X, self.seed_, n_bits, self.n_slots_, projection_weights, structure
+        )
+        return sparse_bits_product(X, *structure, self.threshold_, weights)
 
     def _project(self, X):
         # Fitted state only: ``n_bits`` may have been set to another value

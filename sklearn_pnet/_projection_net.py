@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _hashing
+from . import _hashing, _inference
 from ._base import BaseNetClassifier, is_fitted_teacher, layer_sizes, to_numpy
 from ._inference import forward, softmax
 from ._linear_path import LinearPath
@@ -696,11 +696,27 @@ class ProjectionNetClassifier(BaseNetClassifier):
     def _store(self, values, weight_clusters, pruned=False):
         return store_weights(values, self.weight_dtype, weight_clusters, pruned)
 
+    def _kernels_split_rows(self, X):
+        # A linear student on sparse input: the bits and the student are one
+        # compiled pass, the linear path's scores another, and no BLAS
+        # product between them (whose threads spin after each call).
+        return (
+            sp.issparse(X)
+            and len(self.coefs_) == 1
+            and self.projector_.n_slots_ is not None
+            and _inference.project_csr_product is not None
+        )
+
     def _logits(self, X):
         # X is validated already: validating it again cost a quarter of a
         # one-row prediction.
-        bits = self.projector_._bits(X)
-        logits = forward(bits, self.coefs_, self.intercepts_)
+        # Sparse input: the bits and the first layer in one compiled pass,
+        # without the n_rows x n_bits arrays between them.
+        first = self.projector_._bits_product(X, self.coefs_[0])
+        if first is None:
+            logits = forward(self.projector_._bits(X), self.coefs_, self.intercepts_)
+        else:
+            logits = forward(None, self.coefs_, self.intercepts_, first=first)
         # Models fitted before the linear path have no linear_path_.
         linear_path = getattr(self, "linear_path_", None)
         if linear_path is not None:

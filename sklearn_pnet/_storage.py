@@ -331,6 +331,16 @@ def matmul(X, weights):
     return weights.matmul(X)
 
 
+def dense_operand(weights):
+    """``(M, scale)``: a float64 matrix and per-column scales (or None) such
+    that :func:`matmul` of a float64 ``X`` is ``(X @ M) * scale``, for a
+    kernel that multiplies by ``M`` itself. ``M`` holds the values that
+    ``matmul`` multiplies by: int8 codes are scaled after the product."""
+    if isinstance(weights, QuantizedArray) and len(weights.shape) == 2:
+        return weights.codes.astype(np.float64), weights.scale
+    return np.asarray(weights, dtype=np.float64), None
+
+
 def take(weights, indices):
     """``weights[indices]`` for a 1-D weight array in any stored form."""
     if isinstance(weights, np.ndarray):

@@ -152,10 +152,12 @@ def test_threads_raise_the_kernels_error(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("kind", ["sparse-path", "dense", "hashednet"])
+@pytest.mark.parametrize("kind", ["sparse-path", "sparse-hidden", "dense", "hashednet"])
 def test_whole_predictions_in_threads_are_the_same(kind, monkeypatch):
-    """Logits split among threads (rows_in_threads) are one call's, to the
-    bit; inside the threads the kernels keep to their thread."""
+    """Logits on two threads are one thread's, to the bit. A linear student
+    on sparse input is compiled passes that each split the rows among the
+    threads; otherwise the whole prediction is split (rows_in_threads), and
+    inside its threads the kernels keep to their thread."""
     from threadpoolctl import threadpool_limits
 
     from sklearn_pnet import HashedNetClassifier
@@ -169,8 +171,12 @@ def test_whole_predictions_in_threads_are_the_same(kind, monkeypatch):
         X = sp.random(150, N_FEATURES, density=0.05, format="csr", random_state=7)
         if kind == "hashednet":
             clf = HashedNetClassifier((8,), max_iter=2, random_state=0)
+        elif kind == "sparse-hidden":
+            clf = ProjectionNetClassifier(
+                n_bits=64, hidden_layer_sizes=(8,), max_iter=2, random_state=0
+            )
         else:
-            clf = ProjectionNetClassifier(n_bits=32, linear_buckets=64, max_iter=2, random_state=0)
+            clf = ProjectionNetClassifier(n_bits=64, linear_buckets=64, max_iter=2, random_state=0)
     clf.fit(X, y)
     expected = clf.decision_function(X)
     assert _inference.threads_for(len(y), 10**9, 1) == 1  # the suite runs on one thread
@@ -187,11 +193,16 @@ def test_whole_predictions_in_threads_are_the_same(kind, monkeypatch):
     with threadpool_limits(2):
         got = clf.decision_function(X)
     np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
-    # The whole prediction on two threads, and in them every compiled kernel
-    # (the sparse projection, its entries, the path) on one.
-    assert seen[0] == (2, 2)
-    assert all(n_threads == 1 and cap == 1 for n_threads, cap in seen[1:])
-    assert len(seen) > 1 if kind == "sparse-path" else len(seen) == 1
+    if kind == "sparse-path":
+        # The bits with the student, then the path's scores: each on two.
+        assert clf._kernels_split_rows(X)
+        assert seen == [(2, 2), (2, 2)]
+    else:
+        # The whole prediction on two threads, and in them every compiled
+        # kernel (the sparse projection, its entries) on one.
+        assert seen[0] == (2, 2)
+        assert all(n_threads == 1 and cap == 1 for n_threads, cap in seen[1:])
+        assert len(seen) > 1 if kind == "sparse-hidden" else len(seen) == 1
 
 
 def test_prediction_threads_follow_threadpoolctl():
@@ -403,3 +414,107 @@ def test_uncached_projection_decodes_its_weights_once(monkeypatch):
     decodes.clear()
     model.predict(X)
     assert sum(decodes) == 1
+
+
+def _bits_and_weights(n_bits, n_out, integers):
+    rng = np.random.RandomState(8)
+    threshold = (0.05 * rng.randn(n_bits)).astype(np.float32)
+    weights = rng.randint(-9, 10, (n_bits, n_out)).astype(np.float64)
+    if not integers:  # sums that round, so that their order shows
+        weights *= 10.0 ** rng.randint(-8, 9, weights.shape)
+    return threshold, weights
+
+
+@pytest.mark.parametrize(
+    "dtype,n_clusters,n_bits",
+    [("float32", None, N_BITS), ("float32", 8, N_BITS), (None, None, N_BITS), ("float32", 8, 300)],
+)
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("n_out", [1, 5, 32, 33])
+def test_bits_product_is_the_bits_times_the_weights(dtype, n_clusters, n_bits, index_dtype, n_out):
+    """project_csr_product gives the projection's bits times the weights,
+    each set bit's row added in the order of the bits (an exported model's
+    order), for every structure; with integer weights, BLAS's product."""
+    X = sp.random(40, N_FEATURES, density=0.05, format="csr", random_state=9, dtype=np.float64)
+    X.data *= 1e3 * np.random.RandomState(2).randn(X.nnz)
+    X = sp.csr_matrix(sp.diags((np.arange(40) != 3).astype(np.float64)) @ X)  # row 3 empty
+    X.eliminate_zeros()
+    X.indptr, X.indices = X.indptr.astype(index_dtype), X.indices.astype(index_dtype)
+    structure = _structure(dtype, n_clusters, n_bits)
+    for integers in (True, False):
+        threshold, weights = _bits_and_weights(n_bits, n_out, integers)
+        bits = _inference.sparse_projection(X, *structure, n_bits) > threshold
+        got = _inference.sparse_bits_product(X, *structure, threshold, weights)
+        assert got.shape == (40, n_out) and got.dtype == np.float64
+        in_order = np.zeros((40, n_out))
+        for i, row in enumerate(bits):
+            for b in np.flatnonzero(row):
+                in_order[i] += weights[b]
+        np.testing.assert_array_equal(got, in_order)
+        if integers:
+            np.testing.assert_array_equal(got, bits.astype(np.float64) @ weights)
+        assert 0.2 < bits.mean() < 0.8
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"weight_dtype": "float32", "weight_clusters": None},
+        {"weight_dtype": "float16", "weight_clusters": None},
+        {"weight_dtype": "int8", "weight_clusters": None},
+        {"sparsity": 0.5},
+        {"linear_buckets": 64},
+    ],
+)
+def test_sparse_predictions_with_the_bits_product(params, monkeypatch):
+    """A linear student on sparse input predicts through project_csr_product
+    (every stored form of its weights) as through the bits and numpy's
+    product: the same predictions, logits to rounding of their sums."""
+    X = sp.random(120, N_FEATURES, density=0.05, format="csr", random_state=7)
+    y = np.arange(120) % 3
+    clf = ProjectionNetClassifier(n_bits=64, max_iter=3, random_state=0, **params).fit(X, y)
+    assert clf._kernels_split_rows(X)
+    calls, real = [], _inference.project_csr_product
+    monkeypatch.setattr(
+        _inference, "project_csr_product", lambda *args: calls.append(1) or real(*args)
+    )
+    got = clf.decision_function(X)
+    assert calls
+    monkeypatch.setattr(_inference, "project_csr_product", None)
+    assert not clf._kernels_split_rows(X)
+    expected = clf.decision_function(X)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ("threshold", "threshold is not n_bits"),
+        ("columns", "multiple of 32"),
+        ("out", "n_rows x n_out"),
+        ("column", "out of range"),
+    ],
+)
+def test_bits_product_kernel_rejects_bad_arguments(change, message):
+    bits, values, _ = _structure()
+    indptr, indices = np.array([0, 2], np.int32), np.array([1, 2], np.int32)
+    threshold, weights, out = (
+        np.zeros(N_BITS, np.float32),
+        np.zeros((N_BITS, 32)),
+        np.empty((1, 32)),
+    )
+    if change == "threshold":
+        threshold = threshold[:-1]
+    elif change == "columns":
+        weights = np.zeros((N_BITS, 20))
+    elif change == "out":
+        out = np.empty((2, 32))
+    else:
+        indices[1] = N_FEATURES
+    with pytest.raises(ValueError, match=message):
+        _inference.project_csr_product(
+            indptr, indices, np.ones(2), bits, values, threshold, weights, out, N_SLOTS, N_BITS
+        )
