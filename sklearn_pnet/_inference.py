@@ -327,11 +327,11 @@ def sparse_bits_product(X, bits, values, table, threshold, weights):
     n_bits = threshold.shape[0]
     operand, scale = dense_operand(weights)
     # The kernel adds the columns in blocks of PRODUCT_BLOCK: zero columns
-    # pad the last (their sums are dropped).
+    # pad the last (their sums are not written).
     n_out = operand.shape[1]
     padded = np.zeros((n_bits, -(-n_out // PRODUCT_BLOCK) * PRODUCT_BLOCK))
     padded[:, :n_out] = operand
-    out = np.empty((X.shape[0], padded.shape[1]))
+    out = np.empty((X.shape[0], n_out))
     csr_kernel_in_threads(
         project_csr_product,
         indptr,
@@ -340,7 +340,6 @@ def sparse_bits_product(X, bits, values, table, threshold, weights):
         (bits.shape[1], n_bits, *extra),
         X.nnz * bits.shape[1],
     )
-    out = out[:, :n_out]
     if scale is not None:
         out *= scale
     return out

@@ -510,8 +510,8 @@ def test_bits_product_kernel_rejects_bad_arguments(change, message):
         threshold = threshold[:-1]
     elif change == "columns":
         weights = np.zeros((N_BITS, 20))
-    elif change == "out":
-        out = np.empty((2, 32))
+    elif change == "out":  # two rows, and a number of values that is not twice a row
+        indptr, out = np.array([0, 1, 2], np.int32), np.empty(33)
     else:
         indices[1] = N_FEATURES
     with pytest.raises(ValueError, match=message):
