@@ -45,8 +45,8 @@ MIN_ENTRIES_PER_THREAD = 2**18
 # A cap on prediction_threads (thread_cap): within a fit, and within the
 # threads of a whole prediction.
 _THREAD_CAP = contextvars.ContextVar("sklearn_pnet_thread_cap", default=None)
-# Columns that the product kernel (project_csr_product) sums together.
-PRODUCT_BLOCK = 32
+# project_csr_product's weights have a multiple of this many columns.
+PRODUCT_COLUMNS = 8
 # Row ranges a thread: with several, the threads share the work as their
 # cores allow (a core that another process also runs gets fewer).
 CHUNKS_PER_THREAD = 4
@@ -326,10 +326,10 @@ def sparse_bits_product(X, bits, values, table, threshold, weights):
     indptr, arrays, extra = arguments
     n_bits = threshold.shape[0]
     operand, scale = dense_operand(weights)
-    # The kernel adds the columns in blocks of PRODUCT_BLOCK: zero columns
-    # pad the last (their sums are not written).
+    # The kernel adds vectors of PRODUCT_COLUMNS columns: zero columns pad
+    # the last (their sums are not written).
     n_out = operand.shape[1]
-    padded = np.zeros((n_bits, -(-n_out // PRODUCT_BLOCK) * PRODUCT_BLOCK))
+    padded = np.zeros((n_bits, -(-n_out // PRODUCT_COLUMNS) * PRODUCT_COLUMNS))
     padded[:, :n_out] = operand
     out = np.empty((X.shape[0], n_out))
     csr_kernel_in_threads(
