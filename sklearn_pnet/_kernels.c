@@ -171,18 +171,6 @@ bits_product(const float *z, const float *threshold, const double *restrict weig
     }
 }
 
-/* The slots of a word: unrolled, the loop over them took 9% less time, and
- * 12% less with a known count, the default's 32 on large vocabularies
- * (20 Newsgroups' test set, a harness of the kernel: 17.9 -> 16.3 and
- * 15.7 ms). The order of the additions is the same. */
-#define COMMON_SLOTS 32
-#if defined(__GNUC__) || defined(__clang__)
-#define UNROLL_PRAGMA(TEXT) _Pragma(#TEXT)
-#define UNROLL(N) UNROLL_PRAGMA(GCC unroll N)
-#else
-#define UNROLL(N)
-#endif
-
 /* A malformed CSR matrix (indptr past the non-zeros, a column past the
  * structure's rows) stops the loop with bad = 1 instead of reading out of
  * bounds; the caller raises. */
@@ -214,16 +202,9 @@ bits_product(const float *z, const float *threshold, const double *restrict weig
             }                                                                         \
             const BIT *b = (const BIT *)bits + f * n_slots;                           \
             const int64_t first = f * n_slots;                                        \
-            if (n_slots == COMMON_SLOTS) {                                            \
-                UNROLL(32) for (Py_ssize_t s = 0; s < COMMON_SLOTS; s++) {            \
-                    const float term = x * LOOKUP(first + s);                         \
-                    row[b[s]] += term;                                                \
-                }                                                                     \
-            } else {                                                                  \
-                UNROLL(8) for (Py_ssize_t s = 0; s < n_slots; s++) {                  \
-                    const float term = x * LOOKUP(first + s);                         \
-                    row[b[s]] += term;                                                \
-                }                                                                     \
+            for (Py_ssize_t s = 0; s < n_slots; s++) {                                \
+                const float term = x * LOOKUP(first + s);                             \
+                row[b[s]] += term;                                                    \
             }                                                                         \
         }                                                                             \
         if (product != NULL) {                                                        \
