@@ -208,8 +208,8 @@ bits_product(const float *z, const float *threshold, const double *restrict weig
             }                                                                         \
         }                                                                             \
         if (product != NULL) {                                                        \
-            bits_product(scratch, threshold, weight, n_bits, n_cols, n_out, product + i * n_out, \
-                         set);                                                        \
+            bits_product(scratch, threshold, weight, n_bits, n_cols, n_out,           \
+                         product + i * n_out, set);                                   \
         }                                                                             \
     }
 
@@ -301,7 +301,8 @@ project_rows(PyObject *args, int with_product)
     if (with_product) {
         if (n_bits <= 0 || b_threshold.len != (Py_ssize_t)sizeof(float) * n_bits ||
             b_weight.len % ((Py_ssize_t)sizeof(double) * n_bits)) {
-            PyErr_SetString(PyExc_ValueError, "threshold is not n_bits floats, or weight not n_bits rows");
+            PyErr_SetString(PyExc_ValueError,
+                            "threshold is not n_bits floats, or weight not n_bits rows");
             goto done;
         }
         n_cols = b_weight.len / ((Py_ssize_t)sizeof(double) * n_bits);
