@@ -257,7 +257,7 @@ check_buffer(const Py_buffer *view, const char *name, Py_ssize_t itemsize, Py_ss
  * weight[:, :n_out], with threshold float32 (n_bits) and weight float64
  * (n_bits x n_cols, n_cols a multiple of 8, at least n_out). Each row's
  * projection is made in a scratch row, so a prediction writes no
- * n_rows x n_bits arrays (on 20 Newsgroups' test set, 40 MB of float32
+ * n_rows x n_bits arrays (on 20 Newsgroups' test set, 25 MB of float32
  * projections, bits and their float64 copy: a prediction on one thread
  * took 21.0-21.7 ms against 24.1-24.6). Both run project_rows.
  */
