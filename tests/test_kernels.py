@@ -520,3 +520,80 @@ def test_bits_product_kernel_rejects_bad_arguments(change, message):
         _inference.project_csr_product(
             indptr, indices, np.ones(2), bits, values, threshold, weights, out, N_SLOTS, N_BITS
         )
+
+
+@pytest.fixture
+def both_slot_loops():
+    """Runs a test's kernels sixteen slots' products at a time (AVX-512),
+    then one slot at a time: ``loops(wide)`` switches; the CPU's choice is
+    restored after."""
+    from sklearn_pnet import _kernels
+
+    default = _kernels.wide_products()
+    if not _kernels.wide_products(True):
+        _kernels.wide_products(default)
+        pytest.skip("this CPU has no AVX-512: the kernels take one slot at a time only")
+    yield _kernels.wide_products
+    _kernels.wide_products(default)
+
+
+@pytest.mark.parametrize("n_slots", [8, 16, 20, 32, 40])
+@pytest.mark.parametrize(
+    "dtype,n_clusters,n_bits",
+    [
+        (None, None, N_BITS),  # the random projection: codes 0 and 1
+        ("float32", 8, N_BITS),  # 16 codes
+        ("float32", 16, 300),  # 32 codes, the most a vector holds; uint16 bits
+        ("float32", 32, N_BITS),  # codes past 32: those rows again, a slot at a time
+        ("float32", None, N_BITS),  # float32 values
+        ("int8", None, 300),
+    ],
+)
+@pytest.mark.parametrize("index_dtype,data_dtype", [(np.int32, np.float64), (np.int64, np.float32)])
+def test_wide_slots_give_the_same_numbers(
+    n_slots, dtype, n_clusters, n_bits, index_dtype, data_dtype, both_slot_loops, monkeypatch
+):
+    """Sixteen slots' products at a time, then their sums in order: the
+    same projection and bits product as one slot at a time, and as numpy."""
+    weights = None
+    if dtype is not None:
+        weights = np.random.RandomState(0).randn(1000).astype(dtype)
+        weights = encode(weights, dtype, n_clusters)
+    structure = _inference.projection_entries_of_all(3, N_FEATURES, n_bits, n_slots, weights)
+    if n_clusters == 32:
+        assert structure[1].max() >= 32
+    X = sp.random(50, N_FEATURES, density=0.05, format="csr", random_state=4, dtype=data_dtype)
+    X.data *= 1e3 * np.random.RandomState(5).randn(X.nnz)  # wide range: rounding shows
+    X.indptr, X.indices = X.indptr.astype(index_dtype), X.indices.astype(index_dtype)
+    threshold, product_weights = _bits_and_weights(n_bits, 20, integers=False)
+
+    def both():
+        Z = _inference.sparse_projection(X, *structure, n_bits)
+        return Z, _inference.sparse_bits_product(X, *structure, threshold, product_weights)
+
+    assert both_slot_loops(True)
+    wide, wide_product = both()
+    assert not both_slot_loops(False)
+    one, one_product = both()
+    np.testing.assert_array_equal(wide, one)
+    np.testing.assert_array_equal(wide_product, one_product)
+    np.testing.assert_array_equal(wide, _numpy_projection(X, structure, monkeypatch, n_bits))
+    assert 0.2 < (wide > threshold).mean() < 0.8
+
+
+def test_wide_slots_reject_a_malformed_matrix(both_slot_loops):
+    bits, values, table = _inference.projection_entries_of_all(3, N_FEATURES, N_BITS, 32)
+    out = np.empty((1, N_BITS), np.float32)
+    for indptr, indices in [([0, 3], [1, 2]), ([0, 2], [1, N_FEATURES])]:
+        with pytest.raises(ValueError, match="out of range"):
+            _inference.project_csr(
+                np.array(indptr, np.int32),
+                np.array(indices, np.int32),
+                np.ones(2),
+                bits,
+                values,
+                out,
+                32,
+                N_BITS,
+                table,
+            )
