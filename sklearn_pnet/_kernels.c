@@ -135,18 +135,24 @@ SUM_ROWS(sum_rows_3, 3)
 SUM_ROWS(sum_rows_4, 4)
 #endif
 
-static void
-bits_product(const float *z, const float *threshold, const double *restrict weight,
-             Py_ssize_t n_bits, Py_ssize_t n_cols, Py_ssize_t n_out, double *restrict out,
-             int32_t *restrict set)
+/* The set bits of a row (z > threshold), in order, without a branch:
+ * whether a bit is set is a coin toss, and mispredicted branches took more
+ * time than the sums. */
+static Py_ssize_t
+set_bits(const float *z, const float *threshold, Py_ssize_t n_bits, int32_t *set)
 {
-    /* The set bits first, without a branch: whether a bit is set is a
-     * coin toss, and mispredicted branches took more time than the sums. */
     Py_ssize_t n_set = 0;
     for (Py_ssize_t b = 0; b < n_bits; b++) {
         set[n_set] = (int32_t)b;
         n_set += z[b] > threshold[b];
     }
+    return n_set;
+}
+
+static void
+bits_product(const int32_t *set, Py_ssize_t n_set, const double *restrict weight,
+             Py_ssize_t n_cols, Py_ssize_t n_out, double *restrict out)
+{
     for (Py_ssize_t first = 0; first < n_out; first += 32) {
         const Py_ssize_t width = n_out - first < 32 ? n_out - first : 32;
 #if defined(__GNUC__) || defined(__clang__)
@@ -245,10 +251,11 @@ struct rows_job {
     }
 
 /* Where project_csr_product goes on with row i: its bits times the weights. */
-#define ROW_PRODUCT                                                                   \
+#define ROW_PRODUCT(SET_BITS)                                                         \
     if (product != NULL && !bad) {                                                    \
-        bits_product(scratch, job->threshold, job->weight, n_bits, job->n_cols,      \
-                     job->n_out, product + i * job->n_out, job->set);                 \
+        const Py_ssize_t n_set = SET_BITS(scratch, job->threshold, n_bits, job->set);   \
+        bits_product(job->set, n_set, job->weight, job->n_cols, job->n_out,           \
+                     product + i * job->n_out);                                       \
     }
 
 #define ROW_START                                                                     \
@@ -265,7 +272,7 @@ struct rows_job {
         for (Py_ssize_t i = 0; i < n_rows && !bad; i++) {                             \
             ROW_START                                                                 \
             ROW_TERMS(INDEX, VALUE, BIT, SLOTS(LOOKUP))                               \
-            ROW_PRODUCT                                                               \
+            ROW_PRODUCT(set_bits)                                                     \
         }                                                                             \
         return bad;                                                                   \
     }
@@ -340,6 +347,27 @@ table_value(const uint8_t *codes, __m512 low, __m512 high, __mmask16 *beyond)
     }
 #define WIDE_PLAIN(K) WIDE(K)
 
+/* set_bits sixteen bits at a time: each vector's set bits compressed into
+ * set (which has 16 ints to spare). The same bits in the same order. */
+__attribute__((target("avx512f"))) static Py_ssize_t
+wide_set_bits(const float *z, const float *threshold, Py_ssize_t n_bits, int32_t *set)
+{
+    Py_ssize_t n_set = 0, b = 0;
+    __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; b + 16 <= n_bits; b += 16) {
+        const __mmask16 above =
+            _mm512_cmp_ps_mask(_mm512_loadu_ps(z + b), _mm512_loadu_ps(threshold + b), _CMP_GT_OQ);
+        _mm512_storeu_si512(set + n_set, _mm512_maskz_compress_epi32(above, index));
+        n_set += __builtin_popcount(above);
+        index = _mm512_add_epi32(index, _mm512_set1_epi32(16));
+    }
+    for (; b < n_bits; b++) {
+        set[n_set] = (int32_t)b;
+        n_set += z[b] > threshold[b];
+    }
+    return n_set;
+}
+
 #define WIDE_ROWS_FUNCTION(NAME, INDEX, VALUE, BIT, LOOKUP)                           \
     __attribute__((target("avx512f"))) static int NAME(const struct rows_job *job)    \
     {                                                                                 \
@@ -359,7 +387,7 @@ table_value(const uint8_t *codes, __m512 low, __m512 high, __mmask16 *beyond)
                 memset(row, 0, sizeof(float) * (size_t)n_bits);                       \
                 ROW_TERMS(INDEX, VALUE, BIT, SLOTS(LOOKUP))                           \
             }                                                                         \
-            ROW_PRODUCT                                                               \
+            ROW_PRODUCT(wide_set_bits)                                                \
         }                                                                             \
         return bad;                                                                   \
     }
@@ -528,7 +556,7 @@ project_rows(PyObject *args, int with_product)
     }
     if (with_product) {
         scratch = malloc(sizeof(float) * (size_t)n_bits);
-        set = malloc(sizeof(int32_t) * (size_t)n_bits);
+        set = malloc(sizeof(int32_t) * (size_t)(n_bits + 16)); /* wide_set_bits' spare */
         if (scratch == NULL || set == NULL) {
             PyErr_NoMemory();
             goto done;
