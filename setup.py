@@ -14,12 +14,8 @@ import sys
 from setuptools import Extension, setup
 
 # numpy rounds every float32 product before adding it: a fused multiply-add
-# would not, and bits near a threshold could differ. Loops start on a 64-byte
-# line: the projection's slot loop is a few instructions, and where an edit
-# elsewhere moved it across a line, project_csr took 22.2-23.4 ms on 20
-# Newsgroups' test set instead of 18.3-19.7 (benchmarks/SPEED.md, "Tenth
-# session").
-compile_args = [] if sys.platform == "win32" else ["-ffp-contract=off", "-falign-loops=64"]
+# would not, and bits near a threshold could differ.
+compile_args = [] if sys.platform == "win32" else ["-ffp-contract=off"]
 
 setup(
     ext_modules=[
