@@ -148,14 +148,20 @@ SUM_ROWS(sum_rows_4, 4)
  * whether a bit is set is a coin toss, and mispredicted branches took more
  * time than the sums. */
 static Py_ssize_t
-set_bits(const float *z, const float *threshold, Py_ssize_t n_bits, int32_t *set)
+set_bits_from(const float *z, const float *threshold, Py_ssize_t first, Py_ssize_t n_bits,
+              int32_t *set, Py_ssize_t n_set)
 {
-    Py_ssize_t n_set = 0;
-    for (Py_ssize_t b = 0; b < n_bits; b++) {
+    for (Py_ssize_t b = first; b < n_bits; b++) {
         set[n_set] = (int32_t)b;
         n_set += z[b] > threshold[b];
     }
     return n_set;
+}
+
+static Py_ssize_t
+set_bits(const float *z, const float *threshold, Py_ssize_t n_bits, int32_t *set)
+{
+    return set_bits_from(z, threshold, 0, n_bits, set, 0);
 }
 
 static void
@@ -252,12 +258,13 @@ struct rows_job {
         }                                                                             \
     }
 
-/* Each slot's product, then its sum, one slot at a time. */
-#define SLOTS(LOOKUP)                                                                 \
-    for (Py_ssize_t s = 0; s < n_slots; s++) {                                        \
+/* Each slot's product, then its sum, one slot at a time (from slot START). */
+#define SLOTS_FROM(LOOKUP, START)                                                     \
+    for (Py_ssize_t s = (START); s < n_slots; s++) {                                  \
         const float term = x * LOOKUP(first + s);                                     \
         row[b[s]] += term;                                                            \
     }
+#define SLOTS(LOOKUP) SLOTS_FROM(LOOKUP, 0)
 
 /* Where project_csr_product goes on with row i: its bits times the weights. */
 #define ROW_PRODUCT(SET_BITS)                                                         \
@@ -326,7 +333,7 @@ static const rows_function one_slot_rows[3][2][2][2] = {
 #include <immintrin.h>
 #define HAVE_WIDE_SLOTS 1
 
-#define WIDE(K) _mm512_loadu_ps(values + (K))
+#define WIDE_PLAIN(K) _mm512_loadu_ps(values + (K))
 #define WIDE_CODED(K) table_value(codes + (K), table_low, table_high, &beyond)
 
 __attribute__((target("avx512f"))) static inline __m512
@@ -349,12 +356,8 @@ table_value(const uint8_t *codes, __m512 low, __m512 high, __mmask16 *beyond)
                 row[b[s0 + s]] += terms[s];                                           \
             }                                                                         \
         }                                                                             \
-        for (; s0 < n_slots; s0++) {                                                  \
-            const float term = x * LOOKUP(first + s0);                                \
-            row[b[s0]] += term;                                                       \
-        }                                                                             \
+        SLOTS_FROM(LOOKUP, s0)                                                        \
     }
-#define WIDE_PLAIN(K) WIDE(K)
 
 /* set_bits sixteen bits at a time: each vector's set bits compressed into
  * set (which has 16 ints to spare). The same bits in the same order. */
@@ -370,11 +373,7 @@ wide_set_bits(const float *z, const float *threshold, Py_ssize_t n_bits, int32_t
         n_set += __builtin_popcount(above);
         index = _mm512_add_epi32(index, _mm512_set1_epi32(16));
     }
-    for (; b < n_bits; b++) {
-        set[n_set] = (int32_t)b;
-        n_set += z[b] > threshold[b];
-    }
-    return n_set;
+    return set_bits_from(z, threshold, b, n_bits, set, n_set);
 }
 
 #define WIDE_ROWS_FUNCTION(NAME, INDEX, VALUE, BIT, LOOKUP)                           \
