@@ -820,6 +820,21 @@ train_projection_grad(PyObject *self, PyObject *args)
  * a time with strided loads (0.24 ms for 200 x 256, an eighth of a TREC
  * step); here the same operations run a row at a time across the columns.
  */
+/* One row of column_std's recurrence, each column on its own: the same
+ * numbers in vectors of any width. */
+WIDEST_VECTORS static void
+welford_row(const float *restrict row, double n, Py_ssize_t n_cols, double *restrict mean,
+            double *restrict m2)
+{
+    for (Py_ssize_t j = 0; j < n_cols; j++) {
+        const double x = (double)row[j];
+        const double delta = x - mean[j];
+        const double new_mean = mean[j] + delta / n;
+        m2[j] = m2[j] + delta * (x - new_mean);
+        mean[j] = new_mean;
+    }
+}
+
 static PyObject *
 column_std(PyObject *self, PyObject *args)
 {
@@ -849,15 +864,7 @@ column_std(PyObject *self, PyObject *args)
     float *out = b_out.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n_rows; i++) {
-        const float *row = z + i * n_cols;
-        const double n = (double)(i + 1);
-        for (Py_ssize_t j = 0; j < n_cols; j++) {
-            const double x = (double)row[j];
-            const double delta = x - mean[j];
-            const double new_mean = mean[j] + delta / n;
-            m2[j] = m2[j] + delta * (x - new_mean);
-            mean[j] = new_mean;
-        }
+        welford_row(z + i * n_cols, (double)(i + 1), n_cols, mean, m2);
     }
     for (Py_ssize_t j = 0; j < n_cols; j++) {
         out[j] = (float)sqrt(m2[j] / (double)n_rows);
@@ -919,6 +926,124 @@ done:
     PyBuffer_Release(&b_scale);
     PyBuffer_Release(&b_grad);
     PyBuffer_Release(&b_out);
+    return result;
+}
+
+/* adam_moments(exp_avg, exp_avg_sq, grad, n, weight1, beta2, weight2)
+ * adam_update(param, exp_avg, root, n, bias_correction2_sqrt, eps, step)
+ *
+ * One step of torch.optim.Adam (defaults: no weight decay, no AMSGrad) on
+ * one float32 parameter of n elements, in two passes around torch's square
+ * root (sklearn_pnet._training.DenseAdam), each operation rounded as
+ * torch's CPU kernels round it:
+ *
+ *     exp_avg.lerp_(grad, weight1)           fma(weight1, g - m, m)  (weight1 < 0.5)
+ *     exp_avg_sq.mul_(beta2)                 v * beta2
+ *       .addcmul_(grad, grad, value=weight2) fma(weight2 * g, g, v * beta2)
+ *     root = exp_avg_sq.sqrt()               (torch: its square root is not the
+ *                                             C library's in the last bit)
+ *     denom = root / bias_correction2_sqrt + eps
+ *     param.addcdiv_(exp_avg, denom, value=step)   p + (step * m) / denom
+ *
+ * Torch runs each line as a pass over the tensor, with Python in between:
+ * on TREC's 58,368 projection weights, the step of every batch took more
+ * time than the projection's kernels (benchmarks/SPEED.md, "Eleventh
+ * session"). fmaf is exact on every CPU (the compiler emits the instruction
+ * where the CPU has it), so every build gives torch's numbers.
+ */
+WIDEST_VECTORS static void
+moments_loop(float *restrict m, float *restrict v, const float *restrict g, Py_ssize_t n,
+             float weight1, float beta2, float weight2)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float gi = g[i];
+        m[i] = fmaf(weight1, gi - m[i], m[i]);
+        v[i] = fmaf(weight2 * gi, gi, v[i] * beta2);
+    }
+}
+
+WIDEST_VECTORS static void
+update_loop(float *restrict p, const float *restrict m, const float *restrict root, Py_ssize_t n,
+            float bias_correction2_sqrt, float eps, float step)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float denom = root[i] / bias_correction2_sqrt + eps;
+        p[i] = p[i] + (step * m[i]) / denom;
+    }
+}
+
+static int
+check_floats(const Py_buffer *views, const char *const *names, int n_views, Py_ssize_t n)
+{
+    for (int k = 0; k < n_views; k++) {
+        if (check_buffer(&views[k], names[k], 4, 4)) {
+            return -1;
+        }
+        if (views[k].len != (Py_ssize_t)sizeof(float) * n) {
+            PyErr_Format(PyExc_ValueError, "%s does not hold n float32 values", names[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+adam_moments(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer views[3];
+    static const char *const names[] = {"exp_avg", "exp_avg_sq", "grad"};
+    Py_ssize_t n;
+    float weight1, beta2, weight2;
+    if (!PyArg_ParseTuple(args, "w*w*y*nfff", &views[0], &views[1], &views[2], &n, &weight1,
+                          &beta2, &weight2)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (check_floats(views, names, 3, n)) {
+        goto done;
+    }
+    if (!(weight1 < 0.5f)) { /* torch's lerp takes another formula there */
+        PyErr_SetString(PyExc_ValueError, "adam_moments: weight1 must be below 0.5");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    moments_loop(views[0].buf, views[1].buf, views[2].buf, n, weight1, beta2, weight2);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int k = 0; k < 3; k++) {
+        PyBuffer_Release(&views[k]);
+    }
+    return result;
+}
+
+static PyObject *
+adam_update(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer views[3];
+    static const char *const names[] = {"param", "exp_avg", "root"};
+    Py_ssize_t n;
+    float bias_correction2_sqrt, eps, step;
+    if (!PyArg_ParseTuple(args, "w*y*y*nfff", &views[0], &views[1], &views[2], &n,
+                          &bias_correction2_sqrt, &eps, &step)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (check_floats(views, names, 3, n)) {
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    update_loop(views[0].buf, views[1].buf, views[2].buf, n, bias_correction2_sqrt, eps, step);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int k = 0; k < 3; k++) {
+        PyBuffer_Release(&views[k]);
+    }
     return result;
 }
 
@@ -1557,6 +1682,12 @@ static PyMethodDef methods[] = {
     {"straight_through_grad", straight_through_grad, METH_VARARGS,
      "straight_through_grad(z, scale, grad, out, n_rows, n_cols)\n\n"
      "The straight-through gradient grad * (|z / scale| <= 1) / scale."},
+    {"adam_moments", adam_moments, METH_VARARGS,
+     "adam_moments(exp_avg, exp_avg_sq, grad, n, weight1, beta2, weight2)\n\n"
+     "Adam's two moments updated in place, as torch's lerp_, mul_ and addcmul_ round them."},
+    {"adam_update", adam_update, METH_VARARGS,
+     "adam_update(param, exp_avg, root, n, bias_correction2_sqrt, eps, step)\n\n"
+     "param += (step * exp_avg) / (root / bias_correction2_sqrt + eps), as torch rounds it."},
     {"dense_product", dense_product, METH_VARARGS,
      "dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)\n\n"
      "a @ b (or a.T @ b) over a's non-zeros, in a fixed order (float32)."},

@@ -31,6 +31,12 @@ from sklearn.exceptions import ConvergenceWarning
 from ._inference import training_thread_cap
 from ._torch_common import sparse_parameters, to_tensor, training_device
 
+try:  # built at install time (setup.py); without them, torch's operations
+    # compute the same numbers, more slowly.
+    from ._kernels import adam_moments, adam_update
+except ImportError:
+    adam_moments = adam_update = None
+
 
 @dataclass
 class TrainingData:
@@ -195,8 +201,10 @@ class DenseAdam:
     def __init__(self, param_groups, betas=(0.9, 0.999), eps=1e-8):
         self.groups = [(list(group["params"]), group["lr"]) for group in param_groups]
         self.betas, self.eps = betas, eps
-        # Per parameter: (step count as float32, as torch keeps it; first
-        # moment; second moment), made at its first gradient.
+        # Per parameter: [steps taken, first moment, second moment], made at
+        # its first gradient. Torch counts the steps in a float32 tensor: the
+        # same value up to 2**24 steps, and beyond, both bias corrections
+        # are 1.0 either way; a Python int spares two torch calls a step.
         self.state = {}
 
     def zero_grad(self):
@@ -212,23 +220,75 @@ class DenseAdam:
                 grad = param.grad
                 if grad is None:
                     continue
-                if param not in self.state:
-                    self.state[param] = (
-                        torch.zeros((), dtype=torch.float32),
+                state = self.state.get(param)
+                if state is None:
+                    state = self.state[param] = [
+                        0,
                         torch.zeros_like(param, memory_format=torch.preserve_format),
                         torch.zeros_like(param, memory_format=torch.preserve_format),
-                    )
-                step_t, exp_avg, exp_avg_sq = self.state[param]
-                step_t += 1
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                step = step_t.item()
+                        None,  # the compiled step's buffer of square roots
+                    ]
+                state[0] += 1
+                step = float(state[0])
+                _, exp_avg, exp_avg_sq, _ = state
                 bias_correction1 = 1 - beta1**step
                 bias_correction2 = 1 - beta2**step
                 step_size = lr / bias_correction1
                 bias_correction2_sqrt = bias_correction2**0.5
+                if _compiled_step_applies(param, grad, beta1):
+                    _compiled_step(
+                        param, grad, state, self.betas, self.eps, bias_correction2_sqrt, step_size
+                    )
+                    continue
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
                 param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def _compiled_step_applies(param, grad, beta1):
+    """Whether the compiled kernels can take this parameter's Adam step:
+    float32 contiguous CPU tensors, and the branch of torch's ``lerp``
+    that they implement."""
+    return (
+        adam_moments is not None
+        and 1 - beta1 < 0.5
+        and param.dtype == grad.dtype == torch.float32
+        and param.device.type == grad.device.type == "cpu"
+        and not grad.is_sparse
+        and param.is_contiguous()
+        and grad.is_contiguous()
+    )
+
+
+def _compiled_step(param, grad, state, betas, eps, bias_correction2_sqrt, step_size):
+    """:meth:`DenseAdam.step` on one parameter in two compiled passes around
+    torch's square root, rounded as torch's operations round (see
+    ``adam_moments`` in ``_kernels.c``): the same numbers, without seven
+    passes over the tensor and their Python calls."""
+    beta1, beta2 = betas
+    _, exp_avg, exp_avg_sq, root = state
+    n = param.numel()
+    adam_moments(exp_avg.numpy(), exp_avg_sq.numpy(), grad.numpy(), n, 1 - beta1, beta2, 1 - beta2)
+    # Torch's square root, not the C library's: they differ in the last bit
+    # for about a fifth of float32 values on this build of torch. Into the
+    # same buffer at every step: a new one of TREC's 58,368 weights each
+    # time cost as much as the kernels.
+    if root is None:
+        root = state[3] = torch.empty_like(exp_avg)
+    torch.sqrt(exp_avg_sq, out=root)
+    # In place through numpy, which autograd's version counter does not
+    # see: safe here, as no graph that saved the parameter outlives a step
+    # (each batch builds its own after it).
+    adam_update(
+        param.detach().numpy(),
+        exp_avg.numpy(),
+        root.numpy(),
+        n,
+        bias_correction2_sqrt,
+        eps,
+        -step_size,
+    )
 
 
 def _row_sparse_layers(modules):

@@ -4,12 +4,14 @@ import os
 import warnings
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from sklearn_pnet import _training
 from sklearn_pnet._torch_common import to_tensor
 from sklearn_pnet._torch_pnet import SparseLinear
 from sklearn_pnet._training import DenseAdam, RowAdam, _all_finite, training_threads
@@ -94,6 +96,35 @@ def test_fit_keeps_prediction_kernels_to_its_threads(monkeypatch):
         assert seen == [2]
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert _inference.training_thread_cap() is None
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("n", [1, 7, 16, 1003, 58_368])
+def test_dense_adam_is_torchs_adam_to_the_bit_with_or_without_kernels(n, compiled, monkeypatch):
+    # Sizes with and without a tail past the vectors of 16, up to TREC's
+    # projection weights; gradients from 1e-7 to 10, where the square root
+    # and the rounding of each operation show.
+    if compiled and _training.adam_moments is None:
+        pytest.skip("the compiled kernels are not built")
+    if not compiled:
+        monkeypatch.setattr(_training, "adam_moments", None)
+    calls = []
+    compiled_step = _training._compiled_step
+    monkeypatch.setattr(
+        _training, "_compiled_step", lambda *args: calls.append(1) or compiled_step(*args)
+    )
+    generator = torch.Generator().manual_seed(n)
+    ours = torch.nn.Parameter(torch.randn(n, generator=generator))
+    theirs = torch.nn.Parameter(ours.detach().clone())
+    ours_optimizer = DenseAdam([{"params": [ours], "lr": 0.03}])
+    theirs_optimizer = torch.optim.Adam([theirs], lr=0.03)
+    for step in range(30):
+        grad = torch.randn(n, generator=generator) * 10.0 ** (step % 9 - 7)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        ours_optimizer.step()
+        theirs_optimizer.step()
+        assert torch.equal(ours, theirs), step
+    assert len(calls) == (30 if compiled else 0)
 
 
 def test_all_finite_checks_every_entry_even_when_the_sum_overflows():
