@@ -808,18 +808,6 @@ train_projection_grad(PyObject *self, PyObject *args)
     return run_training_kernel(args, 1);
 }
 
-/* column_std(z, out, n_rows, n_cols)
- *
- * The population standard deviation of each column of z (float32, C order,
- * n_rows x n_cols) into out (float32, n_cols): the scale of the trained
- * projection's straight-through gradient, at every training step
- * (sklearn_pnet._torch_pnet.straight_through_bits). Bit for bit what
- * torch's std(dim=0, correction=0) returns on the CPU: its Welford
- * recurrence in double, each column's rows in order, then the square root
- * in double rounded to float32. Torch runs that recurrence one element at
- * a time with strided loads (0.24 ms for 200 x 256, an eighth of a TREC
- * step); here the same operations run a row at a time across the columns.
- */
 /* One row of column_std's recurrence, each column on its own: the same
  * numbers in vectors of any width. */
 WIDEST_VECTORS static void
@@ -835,6 +823,18 @@ welford_row(const float *restrict row, double n, Py_ssize_t n_cols, double *rest
     }
 }
 
+/* column_std(z, out, n_rows, n_cols)
+ *
+ * The population standard deviation of each column of z (float32, C order,
+ * n_rows x n_cols) into out (float32, n_cols): the scale of the trained
+ * projection's straight-through gradient, at every training step
+ * (sklearn_pnet._torch_pnet.straight_through_bits). Bit for bit what
+ * torch's std(dim=0, correction=0) returns on the CPU: its Welford
+ * recurrence in double, each column's rows in order, then the square root
+ * in double rounded to float32. Torch runs that recurrence one element at
+ * a time with strided loads (0.24 ms for 200 x 256, an eighth of a TREC
+ * step); here the same operations run a row at a time across the columns.
+ */
 static PyObject *
 column_std(PyObject *self, PyObject *args)
 {

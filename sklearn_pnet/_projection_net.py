@@ -2,7 +2,6 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -638,13 +637,13 @@ class ProjectionNetClassifier(BaseNetClassifier):
         return teacher, student
 
     def _loss(self):
-        from ._training import joint_loss
+        from ._training import JointLoss
 
         loss_weights = self._loss_weights()
         if is_fitted_teacher(self.teacher):
             # A fitted teacher does not learn: no teacher-vs-label term.
             loss_weights = (0.0, *loss_weights[1:])
-        return partial(joint_loss, loss_weights=loss_weights, temperature=self.temperature)
+        return JointLoss(loss_weights, self.temperature)
 
     def _post_training(self, trainer, train, validation, history):
         """Magnitude pruning, then fine-tuning for ``max(1, max_iter // 10)``

@@ -234,6 +234,33 @@ class HashedProjection(nn.Module):
         rows = torch.zeros(n_rows * self.n_bits, device=values.device)
         return rows.index_add(0, flat, values.ravel()).view(n_rows, self.n_bits)
 
+    def projection_by_kernels(self, X):
+        """``(z, saved)``: the batch's ``<x, p_k>`` (before the threshold)
+        by the compiled kernels, outside autograd, and what
+        :meth:`weight_grad_by_kernels` needs; None where :meth:`forward`
+        would not run them (on another device, without a kernel, for a
+        projection without slots)."""
+        kernels = (train_projection, train_projection_grad, dense_product)
+        if self.n_slots is None or self.weight.device.type != "cpu" or None in kernels:
+            return None
+        if sp.issparse(X):
+            batch = self._kernel_batch(sp.csr_matrix(X))
+            return _projection_by_kernels(self.weight, batch), (batch, None)
+        if self._dense_structure is None:
+            self._dense_structure = self._structure(np.arange(X.shape[1]))
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        batch = self._identity_batch()
+        P = _projection_by_kernels(self.weight, batch)
+        return _dense_product_by_kernel(X, P), (batch, X)
+
+    def weight_grad_by_kernels(self, saved, grad_z):
+        """The gradient of the shared weights from that of
+        :meth:`projection_by_kernels`' output."""
+        batch, X = saved
+        if X is not None:  # the gradient of the dense rows first
+            grad_z = _dense_product_by_kernel(X, grad_z, transpose=True)
+        return _projection_grad_by_kernels(batch, len(self.weight), grad_z)
+
     def forward(self, X):
         device = self.weight.device
         if not sp.issparse(X):
@@ -277,6 +304,63 @@ class HashedProjection(nn.Module):
         return Z - self.threshold
 
 
+def student_loss_by_hand(student, inputs, y, weight, student_weight):
+    """The loss ``student_weight * CE(student(inputs), y)``, averaged with
+    the sample weights ``weight`` as :func:`~sklearn_pnet._training.
+    joint_loss` averages it, and its gradient in each parameter's
+    ``.grad``, by the operations that autograd runs for it, in its order:
+    the same numbers (``tests/test_training.py`` compares them bit for
+    bit), without the graph. Returns ``(loss, logits)``, or None (and
+    nothing done) for a student other than the default one: a trained
+    projection that the compiled kernels compute and one linear layer.
+
+    Autograd's bookkeeping, and the Python of the two compiled nodes, were
+    a third of a step on the small training sets, whose steps are short
+    (``benchmarks/SPEED.md``, "Eleventh session").
+    """
+    if not isinstance(student, Student):
+        return None
+    projection, layers = student.projection, list(student.mlp)
+    if (
+        projection is None
+        or len(layers) != 1
+        or not isinstance(layers[0], nn.Linear)
+        or column_std is None
+        or straight_through_grad is None
+        or not all(p.requires_grad for p in student.parameters())
+    ):
+        return None
+    linear = layers[0]
+    with torch.no_grad():
+        projected = projection.projection_by_kernels(inputs)
+        if projected is None:
+            return None
+        z, saved = projected
+        z = z - projection.threshold
+        scale = _straight_through_scale(z)
+        bits = _bits_of(z)
+        logits = F.linear(bits, linear.weight, linear.bias)
+        # F.cross_entropy(logits, y, reduction="none") is these two.
+        log_p = torch.log_softmax(logits, 1)
+        per_sample = student_weight * F.nll_loss(log_p, y, reduction="none")
+        weight_sum = weight.sum()
+        loss = (per_sample * weight).sum() / weight_sum
+        # Backward, node by node as autograd goes: the division, the sum,
+        # the sample weights, the term's weight, nll_loss, log_softmax...
+        grad = (torch.ones(()) / weight_sum).expand(len(y)) * weight * student_weight
+        grad = torch.ops.aten.nll_loss_backward(grad, log_p, y, None, 0, -100, torch.zeros(()))
+        grad = torch.ops.aten._log_softmax_backward_data(grad, log_p, 1, log_p.dtype)
+        # ... the linear layer (addmm) ...
+        linear.bias.grad = grad.sum(0)
+        linear.weight.grad = grad.t().mm(bits)
+        grad = grad.mm(linear.weight)
+        # ... the straight-through bits, the threshold, the projection.
+        grad = _straight_through_grad(z, scale, grad)
+        projection.threshold.grad = (-grad).sum(0)  # not -sum: +0.0 where all are 0
+        projection.weight.grad = projection.weight_grad_by_kernels(saved, grad)
+    return loss, logits
+
+
 def _select_rows(structure, rows):
     """Rows ``rows`` (numpy) of the tensors of a structure, as the torch
     expressions use them: signs float32, weight indices int64.
@@ -304,6 +388,35 @@ class _KernelBatch:
         return self.indptr, self.rows, self.data, self.bits, self.signs, self.buckets
 
 
+def _projection_by_kernels(weight, batch):
+    """``train_projection`` of ``batch`` (a :class:`_KernelBatch`) with the
+    shared weights ``weight``: a new ``(n_rows, n_bits)`` tensor."""
+    out = torch.empty(len(batch.indptr) - 1, batch.n_bits)
+    weight = weight.detach().contiguous()
+    train_projection(*batch.arrays(), weight.numpy(), out.numpy(), batch.n_slots, batch.n_bits)
+    return out
+
+
+def _projection_grad_by_kernels(batch, n_weights, grad_out):
+    """The gradient of :func:`_projection_by_kernels` with respect to the
+    weights, from that of its output."""
+    grad_weight = torch.empty(n_weights)
+    grad_out = grad_out.contiguous().to(torch.float32)
+    train_projection_grad(
+        *batch.arrays(), grad_weight.numpy(), grad_out.numpy(), batch.n_slots, batch.n_bits
+    )
+    return grad_weight
+
+
+def _dense_product_by_kernel(X, P, transpose=False):
+    """``X @ P`` (or ``X.T @ P``) for a float32 C-ordered numpy ``X``, by
+    the compiled kernel: a new tensor."""
+    P = P.detach().contiguous().to(torch.float32)
+    out = torch.empty(X.shape[1] if transpose else X.shape[0], P.shape[1])
+    dense_product(X, P.numpy(), out.numpy(), X.shape[0], X.shape[1], P.shape[1], transpose)
+    return out
+
+
 class _CompiledProjection(torch.autograd.Function):
     """The trained projection of a CSR batch, and its gradient with respect
     to the shared weights, by the compiled kernels.
@@ -319,23 +432,14 @@ class _CompiledProjection(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, batch):
-        out = torch.empty(len(batch.indptr) - 1, batch.n_bits)
-        weight = weight.detach().contiguous()
-        train_projection(*batch.arrays(), weight.numpy(), out.numpy(), batch.n_slots, batch.n_bits)
         ctx.batch, ctx.n_weights = batch, weight.shape[0]
-        return out
+        return _projection_by_kernels(weight, batch)
 
     @staticmethod
     def backward(ctx, grad_out):
         if not ctx.needs_input_grad[0]:
             return None, None
-        batch = ctx.batch
-        grad_weight = torch.empty(ctx.n_weights)
-        grad_out = grad_out.contiguous().to(torch.float32)
-        train_projection_grad(
-            *batch.arrays(), grad_weight.numpy(), grad_out.numpy(), batch.n_slots, batch.n_bits
-        )
-        return grad_weight, None
+        return _projection_grad_by_kernels(ctx.batch, ctx.n_weights, grad_out), None
 
 
 class _DenseProduct(torch.autograd.Function):
@@ -354,24 +458,14 @@ class _DenseProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, P, X):
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        P = P.detach().contiguous()
-        out = torch.empty(X.shape[0], P.shape[1])
-        dense_product(X, P.numpy(), out.numpy(), X.shape[0], X.shape[1], P.shape[1], False)
-        ctx.X = X
-        return out
+        ctx.X = np.ascontiguousarray(X, dtype=np.float32)
+        return _dense_product_by_kernel(ctx.X, P)
 
     @staticmethod
     def backward(ctx, grad_out):
         if not ctx.needs_input_grad[0]:
             return None, None
-        X = ctx.X
-        grad_out = grad_out.contiguous().to(torch.float32)
-        grad_P = torch.empty(X.shape[1], grad_out.shape[1])
-        dense_product(
-            X, grad_out.numpy(), grad_P.numpy(), X.shape[0], X.shape[1], grad_out.shape[1], True
-        )
-        return grad_P, None
+        return _dense_product_by_kernel(ctx.X, grad_out, transpose=True), None
 
 
 def _kernel_ready(z, scale, grad):
@@ -403,23 +497,34 @@ class _StraightThroughBits(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, scale):
         ctx.save_for_backward(z, scale)
-        # Compared straight into z's type: (z > 0).to(z.dtype) makes a bool
-        # tensor first and took four times as long (23 us for 200 x 256).
-        bits = torch.empty_like(z)
-        return torch.gt(z, 0, out=bits)
+        return _bits_of(z)
 
     @staticmethod
     def backward(ctx, grad):
         z, scale = ctx.saved_tensors
-        if straight_through_grad is not None and _kernel_ready(z, scale, grad):
-            grad = grad.contiguous()
-            out = torch.empty_like(grad)
-            straight_through_grad(z.numpy(), scale.numpy(), grad.numpy(), out.numpy(), *z.shape)
-            return out, None
-        inside = (z / scale).abs() <= 1.0
-        # A product with the mask: four times faster than torch.where on
-        # the CPU, and the same values (a zero may come out as -0.0).
-        return grad * inside / scale, None
+        return _straight_through_grad(z, scale, grad), None
+
+
+def _bits_of(z):
+    """``(z > 0)`` as ``z``'s type: compared straight into it, as
+    ``(z > 0).to(z.dtype)`` makes a bool tensor first and took four times
+    as long (23 us for 200 x 256)."""
+    bits = torch.empty_like(z)
+    return torch.gt(z, 0, out=bits)
+
+
+def _straight_through_grad(z, scale, grad):
+    """``grad * (|z / scale| <= 1) / scale``, by the compiled kernel where
+    it takes these tensors."""
+    if straight_through_grad is not None and _kernel_ready(z, scale, grad):
+        grad = grad.contiguous()
+        out = torch.empty_like(grad)
+        straight_through_grad(z.numpy(), scale.numpy(), grad.numpy(), out.numpy(), *z.shape)
+        return out
+    inside = (z / scale).abs() <= 1.0
+    # A product with the mask: four times faster than torch.where on the
+    # CPU, and the same values (a zero may come out as -0.0).
+    return grad * inside / scale
 
 
 def batch_std(z):
@@ -449,9 +554,13 @@ def straight_through_bits(z):
     Fashion-MNIST (``benchmarks/VALIDATION.md``, "The straight-through
     gradient of the trained projection").
     """
-    scale = batch_std(z.detach())
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return _StraightThroughBits.apply(z, scale)
+    return _StraightThroughBits.apply(z, _straight_through_scale(z.detach()))
+
+
+def _straight_through_scale(z):
+    """Each bit's standard deviation over the batch, 1 where it is 0."""
+    scale = batch_std(z)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 class Student(nn.Module):

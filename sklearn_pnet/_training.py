@@ -30,6 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._inference import training_thread_cap
 from ._torch_common import sparse_parameters, to_tensor, training_device
+from ._torch_pnet import student_loss_by_hand
 
 try:  # built at install time (setup.py); without them, torch's operations
     # compute the same numbers, more slowly.
@@ -343,9 +344,25 @@ def joint_loss(teacher_logits, student_logits, y, weight, loss_weights, temperat
     return (per_sample * weight).sum() / weight.sum()
 
 
-def student_loss(teacher_logits, student_logits, y, weight):
-    """Cross-entropy of the student alone (no teacher term)."""
-    return joint_loss(None, student_logits, y, weight, (0.0, 0.0, 1.0), 1.0)
+@dataclass(frozen=True)
+class JointLoss:
+    """:func:`joint_loss` with an estimator's weights of its three terms and
+    its temperature: ``loss(teacher_logits, student_logits, y, weight)``.
+    Without teacher logits it is ``loss_weights[2]`` times the student's
+    cross-entropy, which :class:`Trainer` computes by hand for the default
+    student."""
+
+    loss_weights: tuple
+    temperature: float = 1.0
+
+    def __call__(self, teacher_logits, student_logits, y, weight):
+        return joint_loss(
+            teacher_logits, student_logits, y, weight, self.loss_weights, self.temperature
+        )
+
+
+# Cross-entropy of the student alone (no teacher term).
+student_loss = JointLoss((0.0, 0.0, 1.0))
 
 
 def magnitude_mask(weight, n_pruned):
@@ -604,11 +621,22 @@ class Trainer:
             teacher_logits = self.teacher(to_tensor(data.X[batch], device))
         elif data.teacher_logits is not None:
             teacher_logits = torch.from_numpy(data.teacher_logits[batch]).to(device)
-        student_logits = self.student(data.student_input(batch, device))
-        loss = self.loss(teacher_logits, student_logits, y, weight)
-        for optimizer in self._optimizers:
-            optimizer.zero_grad()
-        loss.backward()
+        student_input = data.student_input(batch, device)
+        by_hand = None
+        if teacher_logits is None and isinstance(self.loss, JointLoss):
+            # The student's cross-entropy alone: by hand where the student
+            # is the default one (the same numbers as autograd's).
+            by_hand = student_loss_by_hand(
+                self.student, student_input, y, weight, self.loss.loss_weights[2]
+            )
+        if by_hand is not None:
+            loss, student_logits = by_hand
+        else:
+            student_logits = self.student(student_input)
+            loss = self.loss(teacher_logits, student_logits, y, weight)
+            for optimizer in self._optimizers:
+                optimizer.zero_grad()
+            loss.backward()
         for optimizer in self._optimizers:
             optimizer.step()
         with torch.no_grad():

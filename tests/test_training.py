@@ -168,3 +168,90 @@ def test_dense_adam_is_torchs_adam_to_the_bit():
             assert torch.equal(p, q)
     moved = [p for layer in layers for p in layer.parameters()]
     assert all(not torch.equal(p, p0) for p, p0 in zip(moved, start))
+
+
+def _default_student(n_features, n_classes, n_bits=64, seed=0):
+    from sklearn_pnet._torch_pnet import HashedProjection, Student, mlp
+
+    torch.manual_seed(seed)
+    projection = HashedProjection(seed, n_features, n_bits, 8, 97, np.zeros(n_bits))
+    return Student(mlp(n_bits, (), n_classes), projection)
+
+
+def _batch(sparse, n_rows, n_features, n_classes, seed=0):
+    rng = np.random.RandomState(seed)
+    X = sp.random(n_rows, n_features, density=0.2, format="csr", random_state=rng)
+    X = X.astype(np.float32) if sparse else X.toarray() * 16
+    y = torch.from_numpy(rng.randint(n_classes, size=n_rows).astype(np.int64))
+    weight = torch.from_numpy(rng.uniform(0.2, 3.0, n_rows).astype(np.float32))
+    return X, y, weight
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("n_rows, n_classes, student_weight", [(50, 5, 1.0), (1, 2, 0.5)])
+def test_student_loss_by_hand_is_autograds_to_the_bit(sparse, n_rows, n_classes, student_weight):
+    # The default student's loss and gradients without autograd: the same
+    # numbers as backward() through the modules and joint_loss, on sparse
+    # and dense batches, uneven sample weights, a term weight other than 1
+    # and a one-row batch (each bit's scale falls back to 1).
+    from sklearn_pnet._torch_pnet import student_loss_by_hand
+
+    if _training.adam_moments is None:
+        pytest.skip("the compiled kernels are not built")
+    X, y, weight = _batch(sparse, n_rows, 40, n_classes)
+    results = []
+    for by_hand in (True, False):
+        student = _default_student(40, n_classes)
+        with torch.no_grad():  # a trained state, not the initial one
+            student.projection.weight.uniform_(-2, 2)
+            student.projection.threshold.uniform_(-0.5, 0.5)
+        if by_hand:
+            loss, logits = student_loss_by_hand(student, X, y, weight, student_weight)
+        else:
+            logits = student(X)
+            loss = _training.JointLoss((0.0, 0.0, student_weight))(None, logits, y, weight)
+            loss.backward()
+        grads = [p.grad for p in student.parameters()]
+        results.append((loss.detach(), logits.detach(), grads))
+    (loss, logits, grads), (loss_ref, logits_ref, grads_ref) = results
+    assert torch.equal(loss, loss_ref)
+    assert torch.equal(logits, logits_ref)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    for grad, grad_ref in zip(grads, grads_ref):
+        assert torch.equal(grad.view(torch.int32), grad_ref.view(torch.int32))
+
+
+def test_student_loss_by_hand_declines_other_students():
+    from sklearn_pnet._torch_pnet import Student, mlp, student_loss_by_hand
+
+    X, y, weight = _batch(True, 10, 40, 3)
+    hidden = _default_student(40, 3)
+    hidden.mlp = mlp(64, (16,), 3)
+    assert student_loss_by_hand(hidden, X, y, weight, 1.0) is None
+    no_projection = Student(mlp(40, (), 3))
+    assert student_loss_by_hand(no_projection, X.toarray(), y, weight, 1.0) is None
+    assert student_loss_by_hand(mlp(40, (), 3), X, y, weight, 1.0) is None
+    assert all(p.grad is None for m in (hidden, no_projection) for p in m.parameters())
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
+    # A whole default fit (and its weight-sharing fine-tuning) gives the
+    # same model to the bit whether the steps go by hand or by autograd.
+    from sklearn_pnet import ProjectionNetClassifier
+
+    X, y, _ = _batch(sparse, 300, 40, 4)
+    y = y.numpy()
+    params = dict(n_bits=64, max_iter=6, weight_clusters=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ProjectionNetClassifier(**params).fit(X, y)
+        monkeypatch.setattr(_training, "student_loss_by_hand", lambda *args: None)
+        theirs = ProjectionNetClassifier(**params).fit(X, y)
+    for ours_coef, theirs_coef in zip(ours.coefs_, theirs.coefs_):
+        assert np.array_equal(np.asarray(ours_coef), np.asarray(theirs_coef))
+    assert np.array_equal(ours.projector_.threshold_, theirs.projector_.threshold_)
+    assert np.array_equal(
+        np.asarray(ours.projector_.weights_), np.asarray(theirs.projector_.weights_)
+    )
+    assert np.array_equal(ours.loss_curve_, theirs.loss_curve_)
