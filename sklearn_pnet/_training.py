@@ -385,6 +385,14 @@ def _weighted_accuracy(logits, y, weight):
     return float((correct * weight).sum() / weight.sum())
 
 
+def _progress(what, n, loss, teacher_acc, student_acc):
+    """The start of a progress line (``verbose``)."""
+    message = f"{what} {n}: loss {loss:.4f}, student accuracy {student_acc:.4f}"
+    if teacher_acc is not None:
+        message += f", teacher accuracy {teacher_acc:.4f}"
+    return message
+
+
 class Trainer:
     """Trains a student network, alongside a teacher if there is one.
 
@@ -522,13 +530,9 @@ class Trainer:
             history.n_iter += 1
             history.t += len(train)
             history.loss_curve.append(loss)
-            message = f"Epoch {history.n_iter}: loss {loss:.4f}, student accuracy {student_acc:.4f}"
-            if teacher_acc is not None:
-                message += f", teacher accuracy {teacher_acc:.4f}"
             if validation is not None:
                 score = self._score(validation)
                 history.validation_scores.append(score)
-                message += f", validation accuracy {score:.4f}"
                 best = history.best_validation_score
                 improved = best is None or score >= best + settings.tol
                 no_improvement = 0 if improved else no_improvement + 1
@@ -541,6 +545,9 @@ class Trainer:
                 )
                 history.best_loss = min(history.best_loss, loss)
             if settings.verbose:
+                message = _progress("Epoch", history.n_iter, loss, teacher_acc, student_acc)
+                if validation is not None:
+                    message += f", validation accuracy {score:.4f}"
                 print(f"{message} ({time.perf_counter() - start:.2f}s)", flush=True)
             if no_improvement > settings.n_iter_no_change:
                 if settings.verbose:
@@ -581,9 +588,7 @@ class Trainer:
         history.t += len(train)
         history.loss_curve.append(loss)
         if self.settings.verbose:
-            message = f"Chunk {history.n_iter}: loss {loss:.4f}, student accuracy {student_acc:.4f}"
-            if teacher_acc is not None:
-                message += f", teacher accuracy {teacher_acc:.4f}"
+            message = _progress("Chunk", history.n_iter, loss, teacher_acc, student_acc)
             print(f"{message} ({time.perf_counter() - start:.2f}s)", flush=True)
         return history
 
@@ -600,10 +605,14 @@ class Trainer:
             batch_weight = float(weight.sum())
             weight_sum += batch_weight
             total_loss += loss * batch_weight
+            if not self.settings.verbose:
+                continue  # the accuracies are for the progress lines only
             with torch.no_grad():
                 student_correct += _weighted_accuracy(student_logits, y, weight) * batch_weight
                 if teacher_logits is not None:
                     teacher_correct += _weighted_accuracy(teacher_logits, y, weight) * batch_weight
+        if not self.settings.verbose:
+            return total_loss / weight_sum, None, None
         teacher_acc = teacher_correct / weight_sum if self.teacher is not None else None
         return total_loss / weight_sum, teacher_acc, student_correct / weight_sum
 

@@ -597,3 +597,68 @@ def test_wide_slots_reject_a_malformed_matrix(both_slot_loops):
                 N_BITS,
                 table,
             )
+
+
+def _training_kernel_arguments(n_slots, n_bits=64, n_weights=37, seed=0):
+    """A CSR batch of 30 rows over 25 structure rows whose bits and weight
+    indices repeat within a row (as hashing makes them), for the training
+    kernels."""
+    rng = np.random.RandomState(seed)
+    X = sp.random(30, 25, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    X.data *= 1e3 * rng.randn(X.nnz).astype(np.float32)  # rounding shows
+    shape = (25, n_slots)
+    bits = rng.randint(n_bits, size=shape).astype(np.int32)
+    bits[:, 1] = bits[:, 0]  # the same bit twice in a row
+    buckets = rng.randint(n_weights, size=shape).astype(np.int32)
+    signs = rng.choice(np.array([-1, 1], np.int8), size=shape)
+    return X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data, bits, signs, buckets
+
+
+@pytest.mark.parametrize("n_slots", [8, 16, 20, 32, 40])
+def test_wide_training_kernels_give_the_same_numbers(n_slots, both_slot_loops):
+    # The trained projection and its weights' gradient, sixteen slots'
+    # products at a time and one slot at a time: the same float32 bits,
+    # and those of the slot-by-slot order written out in numpy.
+    from sklearn_pnet._kernels import train_projection, train_projection_grad
+
+    indptr, rows, data, bits, signs, buckets = _training_kernel_arguments(n_slots)
+    weight = np.random.RandomState(1).randn(37).astype(np.float32)
+    grad_out = np.random.RandomState(2).randn(30, 64).astype(np.float32)
+    arrays = (indptr, rows, data, bits, signs, buckets)
+    results = []
+    for wide in (True, False):
+        assert both_slot_loops(wide) == wide
+        out = np.full((30, 64), np.nan, np.float32)
+        train_projection(*arrays, weight, out, n_slots, 64)
+        grad_weight = np.full(37, np.nan, np.float32)
+        train_projection_grad(*arrays, grad_weight, grad_out, n_slots, 64)
+        results.append((out, grad_weight))
+    expected_out = np.zeros((30, 64), np.float32)
+    expected_grad = np.zeros(37, np.float32)
+    for i in range(30):
+        for k in range(indptr[i], indptr[i + 1]):
+            for s in range(n_slots):
+                r = rows[k]
+                signed_x = data[k] * np.float32(signs[r, s])
+                expected_out[i, bits[r, s]] += signed_x * weight[buckets[r, s]]
+                expected_grad[buckets[r, s]] += grad_out[i, bits[r, s]] * signed_x
+    for out, grad_weight in results:
+        np.testing.assert_array_equal(out.view(np.int32), expected_out.view(np.int32))
+        np.testing.assert_array_equal(grad_weight.view(np.int32), expected_grad.view(np.int32))
+
+
+@pytest.mark.parametrize("where", ["bits", "buckets"])
+@pytest.mark.parametrize("value", [-1, 64])
+def test_wide_training_kernels_reject_an_index_out_of_range(where, value, both_slot_loops):
+    from sklearn_pnet._kernels import train_projection, train_projection_grad
+
+    indptr, rows, data, bits, signs, buckets = _training_kernel_arguments(32)
+    (bits if where == "bits" else buckets)[rows[0], 3] = value  # in the first vector
+    arrays = (indptr, rows, data, bits, signs, buckets)
+    weight = np.ones(37, np.float32)
+    for wide in (True, False):
+        both_slot_loops(wide)
+        with pytest.raises(ValueError, match="out of range"):
+            train_projection(*arrays, weight, np.empty((30, 64), np.float32), 32, 64)
+        with pytest.raises(ValueError, match="out of range"):
+            train_projection_grad(*arrays, weight, np.ones((30, 64), np.float32), 32, 64)
