@@ -1096,28 +1096,35 @@ check_floats(const Py_buffer *views, const char *const *names, int n_views, Py_s
     return 0;
 }
 
+/* adam_moments and adam_update: three float32 buffers of n values (the
+ * first two written by adam_moments, the first by adam_update) and three
+ * scalars. */
 static PyObject *
-adam_moments(PyObject *self, PyObject *args)
+run_adam(PyObject *args, int update)
 {
-    (void)self;
+    static const char *const names[2][3] = {{"exp_avg", "exp_avg_sq", "grad"},
+                                            {"param", "exp_avg", "root"}};
     Py_buffer views[3];
-    static const char *const names[] = {"exp_avg", "exp_avg_sq", "grad"};
     Py_ssize_t n;
-    float weight1, beta2, weight2;
-    if (!PyArg_ParseTuple(args, "w*w*y*nfff", &views[0], &views[1], &views[2], &n, &weight1,
-                          &beta2, &weight2)) {
+    float a, b, c;
+    if (!PyArg_ParseTuple(args, update ? "w*y*y*nfff" : "w*w*y*nfff", &views[0], &views[1],
+                          &views[2], &n, &a, &b, &c)) {
         return NULL;
     }
     PyObject *result = NULL;
-    if (check_floats(views, names, 3, n)) {
+    if (check_floats(views, names[update], 3, n)) {
         goto done;
     }
-    if (!(weight1 < 0.5f)) { /* torch's lerp takes another formula there */
+    if (!update && !(a < 0.5f)) { /* torch's lerp takes another formula there */
         PyErr_SetString(PyExc_ValueError, "adam_moments: weight1 must be below 0.5");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    moments_loop(views[0].buf, views[1].buf, views[2].buf, n, weight1, beta2, weight2);
+    if (update) {
+        update_loop(views[0].buf, views[1].buf, views[2].buf, n, a, b, c);
+    } else {
+        moments_loop(views[0].buf, views[1].buf, views[2].buf, n, a, b, c);
+    }
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
@@ -1129,31 +1136,17 @@ done:
 }
 
 static PyObject *
+adam_moments(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run_adam(args, 0);
+}
+
+static PyObject *
 adam_update(PyObject *self, PyObject *args)
 {
     (void)self;
-    Py_buffer views[3];
-    static const char *const names[] = {"param", "exp_avg", "root"};
-    Py_ssize_t n;
-    float bias_correction2_sqrt, eps, step;
-    if (!PyArg_ParseTuple(args, "w*y*y*nfff", &views[0], &views[1], &views[2], &n,
-                          &bias_correction2_sqrt, &eps, &step)) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    if (check_floats(views, names, 3, n)) {
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    update_loop(views[0].buf, views[1].buf, views[2].buf, n, bias_correction2_sqrt, eps, step);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    for (int k = 0; k < 3; k++) {
-        PyBuffer_Release(&views[k]);
-    }
-    return result;
+    return run_adam(args, 1);
 }
 
 /* sparse_structure(features, bits, signs, buckets, seed, n_bits, n_slots,

@@ -127,6 +127,22 @@ def test_dense_adam_is_torchs_adam_to_the_bit_with_or_without_kernels(n, compile
     assert len(calls) == (30 if compiled else 0)
 
 
+def test_adam_kernels_check_their_arguments():
+    from sklearn_pnet._training import adam_moments, adam_update
+
+    if adam_moments is None:
+        pytest.skip("the compiled kernels are not built")
+    m, v, g = (np.zeros(5, np.float32) for _ in range(3))
+    with pytest.raises(ValueError, match="grad does not hold n float32"):
+        adam_moments(m, v, g[:4], 5, 0.1, 0.999, 0.001)
+    with pytest.raises(ValueError, match="below 0.5"):  # torch's other lerp formula
+        adam_moments(m, v, g, 5, 0.6, 0.999, 0.001)
+    with pytest.raises(TypeError, match="items of 8 bytes"):
+        adam_update(m.astype(np.float64), v, g, 5, 1.0, 1e-8, -0.1)
+    with pytest.raises(ValueError, match="param does not hold"):
+        adam_update(m, v, g, 6, 1.0, 1e-8, -0.1)
+
+
 def test_all_finite_checks_every_entry_even_when_the_sum_overflows():
     assert _all_finite(torch.ones(5))
     assert _all_finite(torch.tensor([3e38, 3e38]))  # finite entries, infinite sum
