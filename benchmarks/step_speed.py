@@ -13,7 +13,8 @@ each of these ways, alternating them, best of ``--repeats`` fits each:
 
 - as shipped;
 - "autograd": the student's loss and gradients through torch's autograd
-  instead of by hand (``_torch_pnet.student_loss_by_hand`` turned off);
+  instead of by hand (``_torch_pnet.student_loss_by_hand``; its test
+  ``by_hand_applies`` turned to False);
 - "torch Adam": Adam's step as torch's seven operations instead of the two
   compiled passes (``_training.adam_moments`` turned off);
 - "one slot at a time": the compiled training kernels without their
@@ -69,7 +70,7 @@ def _one_slot_at_a_time():
 
 WAYS = {
     "as shipped": nullcontext,
-    "autograd": lambda: _without(_training, "student_loss_by_hand", lambda *args: None),
+    "autograd": lambda: _without(_training, "by_hand_applies", lambda student: False),
     "torch Adam": lambda: _without(_training, "adam_moments", None),
     "one slot at a time": _one_slot_at_a_time,
 }

@@ -237,12 +237,8 @@ class HashedProjection(nn.Module):
     def projection_by_kernels(self, X):
         """``(z, saved)``: the batch's ``<x, p_k>`` (before the threshold)
         by the compiled kernels, outside autograd, and what
-        :meth:`weight_grad_by_kernels` needs; None where :meth:`forward`
-        would not run them (on another device, without a kernel, for a
-        projection without slots)."""
-        kernels = (train_projection, train_projection_grad, dense_product)
-        if self.n_slots is None or self.weight.device.type != "cpu" or None in kernels:
-            return None
+        :meth:`weight_grad_by_kernels` needs. For a projection with slots,
+        on the CPU, with the kernels built (see :func:`by_hand_applies`)."""
         if sp.issparse(X):
             batch = self._kernel_batch(sp.csr_matrix(X))
             return _projection_by_kernels(self.weight, batch), (batch, None)
@@ -304,38 +300,41 @@ class HashedProjection(nn.Module):
         return Z - self.threshold
 
 
+def by_hand_applies(student):
+    """Whether :func:`student_loss_by_hand` takes ``student``: the default
+    student (a trained projection with slots that the compiled kernels
+    compute on the CPU, and one linear layer), every parameter trained."""
+    if not isinstance(student, Student) or student.projection is None:
+        return False
+    projection, layers = student.projection, list(student.mlp)
+    kernels = (train_projection, train_projection_grad, dense_product, column_std)
+    return (
+        len(layers) == 1
+        and isinstance(layers[0], nn.Linear)
+        and None not in kernels
+        and straight_through_grad is not None
+        and projection.n_slots is not None
+        and projection.weight.device.type == "cpu"
+        and all(p.requires_grad for p in student.parameters())
+    )
+
+
 def student_loss_by_hand(student, inputs, y, weight, student_weight):
     """The loss ``student_weight * CE(student(inputs), y)``, averaged with
     the sample weights ``weight`` as :func:`~sklearn_pnet._training.
     joint_loss` averages it, and its gradient in each parameter's
     ``.grad``, by the operations that autograd runs for it, in its order:
     the same numbers (``tests/test_training.py`` compares them bit for
-    bit), without the graph. Returns ``(loss, logits)``, or None (and
-    nothing done) for a student other than the default one: a trained
-    projection that the compiled kernels compute and one linear layer.
+    bit), without the graph. Returns ``(loss, logits)``. For a student that
+    :func:`by_hand_applies` to.
 
     Autograd's bookkeeping, and the Python of the two compiled nodes, were
     a third of a step on the small training sets, whose steps are short
     (``benchmarks/SPEED.md``, "Eleventh session").
     """
-    if not isinstance(student, Student):
-        return None
-    projection, layers = student.projection, list(student.mlp)
-    if (
-        projection is None
-        or len(layers) != 1
-        or not isinstance(layers[0], nn.Linear)
-        or column_std is None
-        or straight_through_grad is None
-        or not all(p.requires_grad for p in student.parameters())
-    ):
-        return None
-    linear = layers[0]
+    projection, (linear,) = student.projection, list(student.mlp)
     with torch.no_grad():
-        projected = projection.projection_by_kernels(inputs)
-        if projected is None:
-            return None
-        z, saved = projected
+        z, saved = projection.projection_by_kernels(inputs)
         z = z - projection.threshold
         scale = _straight_through_scale(z)
         bits = _bits_of(z)

@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._inference import training_thread_cap
 from ._torch_common import sparse_parameters, to_tensor, training_device
-from ._torch_pnet import student_loss_by_hand
+from ._torch_pnet import by_hand_applies, student_loss_by_hand
 
 try:  # built at install time (setup.py); without them, torch's operations
     # compute the same numbers, more slowly.
@@ -438,6 +438,9 @@ class Trainer:
         # weights stay tied to their cluster's value.
         self.shared = []
         self._optimizers = []
+        # Whether the student's steps go by hand (student_loss_by_hand),
+        # decided at the first step.
+        self._by_hand = None
         self.interrupted = False  # set once by an interrupt: no more training
         self._interrupt_pending = False
 
@@ -631,15 +634,14 @@ class Trainer:
         elif data.teacher_logits is not None:
             teacher_logits = torch.from_numpy(data.teacher_logits[batch]).to(device)
         student_input = data.student_input(batch, device)
-        by_hand = None
-        if teacher_logits is None and isinstance(self.loss, JointLoss):
-            # The student's cross-entropy alone: by hand where the student
-            # is the default one (the same numbers as autograd's).
-            by_hand = student_loss_by_hand(
+        if self._by_hand is None:  # decided once: the networks do not change
+            self._by_hand = isinstance(self.loss, JointLoss) and by_hand_applies(self.student)
+        if self._by_hand and teacher_logits is None:
+            # The default student's cross-entropy alone: by hand, with the
+            # same numbers as autograd's.
+            loss, student_logits = student_loss_by_hand(
                 self.student, student_input, y, weight, self.loss.loss_weights[2]
             )
-        if by_hand is not None:
-            loss, student_logits = by_hand
         else:
             student_logits = self.student(student_input)
             loss = self.loss(teacher_logits, student_logits, y, weight)

@@ -237,17 +237,21 @@ def test_student_loss_by_hand_is_autograds_to_the_bit(sparse, n_rows, n_classes,
         assert torch.equal(grad.view(torch.int32), grad_ref.view(torch.int32))
 
 
-def test_student_loss_by_hand_declines_other_students():
-    from sklearn_pnet._torch_pnet import Student, mlp, student_loss_by_hand
+def test_by_hand_applies_to_the_default_student_only(monkeypatch):
+    from sklearn_pnet import _torch_pnet
+    from sklearn_pnet._torch_pnet import Student, by_hand_applies, mlp
 
-    X, y, weight = _batch(True, 10, 40, 3)
+    if _training.adam_moments is None:
+        pytest.skip("the compiled kernels are not built")
+    assert by_hand_applies(_default_student(40, 3))
     hidden = _default_student(40, 3)
     hidden.mlp = mlp(64, (16,), 3)
-    assert student_loss_by_hand(hidden, X, y, weight, 1.0) is None
-    no_projection = Student(mlp(40, (), 3))
-    assert student_loss_by_hand(no_projection, X.toarray(), y, weight, 1.0) is None
-    assert student_loss_by_hand(mlp(40, (), 3), X, y, weight, 1.0) is None
-    assert all(p.grad is None for m in (hidden, no_projection) for p in m.parameters())
+    frozen = _default_student(40, 3)
+    frozen.projection.threshold.requires_grad_(False)
+    for other in (hidden, frozen, Student(mlp(40, (), 3)), mlp(40, (), 3)):
+        assert not by_hand_applies(other)
+    monkeypatch.setattr(_torch_pnet, "train_projection", None)
+    assert not by_hand_applies(_default_student(40, 3))
 
 
 @pytest.mark.parametrize("sparse", [True, False])
@@ -259,10 +263,16 @@ def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
     X, y, _ = _batch(sparse, 300, 40, 4)
     y = y.numpy()
     params = dict(n_bits=64, max_iter=6, weight_clusters=8, random_state=0)
+    calls = []
+    by_hand = _training.student_loss_by_hand
+    monkeypatch.setattr(
+        _training, "student_loss_by_hand", lambda *args: calls.append(1) or by_hand(*args)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = ProjectionNetClassifier(**params).fit(X, y)
-        monkeypatch.setattr(_training, "student_loss_by_hand", lambda *args: None)
+        assert calls
+        monkeypatch.setattr(_training, "by_hand_applies", lambda student: False)
         theirs = ProjectionNetClassifier(**params).fit(X, y)
     for ours_coef, theirs_coef in zip(ours.coefs_, theirs.coefs_):
         assert np.array_equal(np.asarray(ours_coef), np.asarray(theirs_coef))
