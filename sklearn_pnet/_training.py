@@ -196,7 +196,11 @@ class DenseAdam:
     optimiser of a process imports ``torch._dynamo`` (1.4 s, more than a
     whole default fit on SMS spam), and the wrappers of each step cost
     about 50 us of a 1 ms step on TREC (``benchmarks/SPEED.md``, "Training
-    steps").
+    steps"). Where the compiled kernels are built, a float32 CPU parameter's
+    step runs in two compiled passes around torch's square root, rounded as
+    torch's operations round (:func:`_compiled_step`): the same numbers,
+    without seven passes and their Python calls (``SPEED.md``, "Eleventh
+    session").
     """
 
     def __init__(self, param_groups, betas=(0.9, 0.999), eps=1e-8):
