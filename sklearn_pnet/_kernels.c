@@ -6,6 +6,8 @@
  * shared weights train, and their gradient (sklearn_pnet._torch_pnet).
  * column_std, straight_through_grad: the straight-through gradient of the
  * projection's bits and its scale.
+ * adam_moments, adam_update: Adam's step on a parameter, in two passes
+ * around torch's square root (sklearn_pnet._training.DenseAdam).
  * sparse_structure, sparse_entries: the hashed bits, signs and weight
  * indices of a sparse projection's rows (sklearn_pnet._hashing.
  * projection_structure), or its bits and signed weights for a prediction
