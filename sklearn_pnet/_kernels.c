@@ -17,16 +17,19 @@
  * in the order and precision of the exported C runtime's pnet_add_linear.
  * dense_product: a dense training batch times the trained projection's
  * rows, and its gradient, over the batch's non-zeros.
+ * student_epoch (_student_epoch.c): the default student's whole training
+ * steps on dense rows (sklearn_pnet._training.Trainer).
  * hash_documents: HashingVectorizer's word counts, with the exported C
  * runtime's text front end (export/c/pnet_text.c; sklearn_pnet._text).
  *
- * Each but dense_product computes exactly what the code it replaces
- * computes, in the same order and precision: the training kernels what
- * torch computes (see each one), project_csr what the numpy path of
- * prediction computes, so the bits are identical whichever runs.
+ * Each but dense_product and student_epoch computes exactly what the code
+ * it replaces computes, in the same order and precision: the training
+ * kernels what torch computes (see each one), project_csr what the numpy
+ * path of prediction computes, so the bits are identical whichever runs.
  * dense_product replaces torch's matrix products, whose order of additions
- * depends on the CPU and the BLAS: it adds in a fixed order of its own, so
- * a dense fit is the same on every build that has it. The projection
+ * depends on the CPU and the BLAS, and student_epoch a whole step: they add
+ * in fixed orders of their own, so a dense fit is the same on every build
+ * that has them. The projection
  * kernel's order:
  *
  *     Z[i, bits[f, s]] += (float)x_ij * values[f, s]   (float32, f = column j)
@@ -66,11 +69,13 @@
  * element on its own, or additions in a fixed order) are compiled for the
  * widest instructions of the CPU, chosen when the module loads (GCC's
  * function multi-versioning; other compilers build one version). */
+#ifndef WIDEST_VECTORS /* (a test builds the module with -DWIDEST_VECTORS= : one version) */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 /* (glibc: the versions are chosen by an ifunc, which musl lacks) */
 #define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define WIDEST_VECTORS
+#endif
 #endif
 
 #ifdef __clang__
@@ -1767,6 +1772,10 @@ done:
     return result;
 }
 
+#if BLOCK_COLUMNS
+#include "_student_epoch.c"
+#endif
+
 static PyMethodDef methods[] = {
     {"project_csr", project_csr, METH_VARARGS,
      "project_csr(indptr, indices, data, bits, values, out, n_slots, n_bits[, table])\n\n"
@@ -1795,6 +1804,12 @@ static PyMethodDef methods[] = {
     {"dense_product", dense_product, METH_VARARGS,
      "dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)\n\n"
      "a @ b (or a.T @ b) over a's non-zeros, in a fixed order (float32)."},
+#if BLOCK_COLUMNS
+    {"student_epoch", student_epoch, METH_VARARGS,
+     "student_epoch(X, order, y, sample_weight, bits, signs, buckets, weight, threshold, W, "
+     "bias, moments, sums, batch_size, first_step, lr_projection, lr_linear, beta1, beta2, eps, "
+     "loss_weight, between)\n\nThe default student's training steps on dense rows, in one pass."},
+#endif
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"
      "Each column's population standard deviation, as torch's CPU std(dim=0)."},

@@ -224,6 +224,15 @@ class HashedProjection(nn.Module):
             )
         return self._identity
 
+    def slot_arrays(self, n_features):
+        """The bits, signs and weight indices of every feature's slots, as
+        the compiled kernels take them: int32, int8 and int32 arrays of
+        shape ``(n_features, n_slots)``, hashed once."""
+        if self._dense_structure is None:
+            self._dense_structure = self._structure(np.arange(n_features))
+        batch = self._identity_batch()
+        return batch.bits, batch.signs, batch.buckets
+
     def _rows(self, structure, n_rows):
         """The projection rows as a dense ``(n_rows, n_bits)`` tensor."""
         bits, signs, buckets = structure

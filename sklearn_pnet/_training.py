@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
@@ -37,6 +38,10 @@ try:  # built at install time (setup.py); without them, torch's operations
     from ._kernels import adam_moments, adam_update
 except ImportError:
     adam_moments = adam_update = None
+try:  # the same build, where the C compiler has vector extensions
+    from ._kernels import student_epoch
+except ImportError:
+    student_epoch = None
 
 
 @dataclass
@@ -50,6 +55,8 @@ class TrainingData:
     # (n_samples, n_classes) float32 logits of a fitted scikit-learn teacher,
     # computed once before training; None with a torch teacher or none.
     teacher_logits: np.ndarray = None
+    # Dense X as C-ordered float32, made once (see float32_rows).
+    _float32_rows: np.ndarray = field(default=None, repr=False, compare=False)
 
     def __len__(self):
         return len(self.y)
@@ -58,6 +65,13 @@ class TrainingData:
         bits = None if self.bits is None else self.bits[idx]
         logits = None if self.teacher_logits is None else self.teacher_logits[idx]
         return TrainingData(self.X[idx], bits, self.y[idx], self.sample_weight[idx], logits)
+
+    def float32_rows(self):
+        """Dense ``X`` as a C-ordered float32 array, converted at the first
+        call only (the compiled epoch reads its rows at every batch)."""
+        if self._float32_rows is None:
+            self._float32_rows = np.ascontiguousarray(self.X, dtype=np.float32)
+        return self._float32_rows
 
     def student_input(self, idx, device):
         """Precomputed bits as a tensor, or the raw rows for a student that
@@ -212,6 +226,23 @@ class DenseAdam:
         # are 1.0 either way; a Python int spares two torch calls a step.
         self.state = {}
 
+    def state_of(self, param):
+        """``param``'s state, made (no steps, zero moments) at the first
+        call."""
+        state = self.state.get(param)
+        if state is None:
+            state = self.state[param] = [
+                0,
+                torch.zeros_like(param, memory_format=torch.preserve_format),
+                torch.zeros_like(param, memory_format=torch.preserve_format),
+                None,  # the compiled step's buffer of square roots
+            ]
+        return state
+
+    def learning_rate(self, param):
+        """The learning rate of ``param``'s group."""
+        return next(lr for params, lr in self.groups if any(p is param for p in params))
+
     def zero_grad(self):
         for params, _ in self.groups:
             for param in params:
@@ -225,14 +256,7 @@ class DenseAdam:
                 grad = param.grad
                 if grad is None:
                     continue
-                state = self.state.get(param)
-                if state is None:
-                    state = self.state[param] = [
-                        0,
-                        torch.zeros_like(param, memory_format=torch.preserve_format),
-                        torch.zeros_like(param, memory_format=torch.preserve_format),
-                        None,  # the compiled step's buffer of square roots
-                    ]
+                state = self.state_of(param)
                 state[0] += 1
                 step = float(state[0])
                 _, exp_avg, exp_avg_sq, _ = state
@@ -416,7 +440,9 @@ class Trainer:
 
     The seams: :meth:`step` trains on one batch, :meth:`fit` runs epochs
     under the stopping rule, and :meth:`prune` starts a post-training phase
-    (magnitude pruning; a further :meth:`fit` fine-tunes what is left).
+    (magnitude pruning; a further :meth:`fit` fine-tunes what is left). The
+    default student alone on dense rows takes its epochs' steps in one
+    compiled call instead (:meth:`_compiled_epoch`).
 
     :meth:`fit` is where every training run goes through, so it is where
     two things are handled once for all:
@@ -442,8 +468,8 @@ class Trainer:
         # weights stay tied to their cluster's value.
         self.shared = []
         self._optimizers = []
-        # Whether the student's steps go by hand (student_loss_by_hand),
-        # decided at the first step.
+        # Whether the student's steps go by hand (see _student_by_hand),
+        # decided at the first epoch.
         self._by_hand = None
         self.interrupted = False  # set once by an interrupt: no more training
         self._interrupt_pending = False
@@ -604,6 +630,8 @@ class Trainer:
             module.train()
         n = len(data)
         order = self.rng.permutation(n) if self.settings.shuffle else np.arange(n)
+        if self._compiled_epoch_applies(data):
+            return self._compiled_epoch(data, order)
         total_loss = teacher_correct = student_correct = weight_sum = 0.0
         for start in range(0, n, self.settings.batch_size):
             self._raise_if_interrupted()
@@ -623,6 +651,78 @@ class Trainer:
         teacher_acc = teacher_correct / weight_sum if self.teacher is not None else None
         return total_loss / weight_sum, teacher_acc, student_correct / weight_sum
 
+    def _student_by_hand(self):
+        """Whether the student's steps go by hand (``student_loss_by_hand``,
+        or the compiled epoch on dense rows): decided once, as the networks
+        do not change."""
+        if self._by_hand is None:
+            self._by_hand = isinstance(self.loss, JointLoss) and by_hand_applies(self.student)
+        return self._by_hand
+
+    def _compiled_epoch_applies(self, data):
+        """Whether :meth:`_compiled_epoch` takes this epoch: the default
+        student alone (see :func:`~sklearn_pnet._torch_pnet.
+        by_hand_applies`) on dense rows, with Adam, no pruning mask and no
+        tied weights."""
+        return (
+            student_epoch is not None
+            and self.teacher is None
+            and data.teacher_logits is None
+            and data.bits is None
+            and not sp.issparse(data.X)
+            and not self.masks
+            and not self.shared
+            and self._student_by_hand()
+            and len(self._optimizers) == 1
+            and isinstance(self._optimizers[0], DenseAdam)
+        )
+
+    def _compiled_epoch(self, data, order):
+        """:meth:`_epoch` by the compiled kernel ``student_epoch``: every
+        step of the default student on dense rows in C, in batches of the
+        same rows as :meth:`step` would take, and Adam as
+        :class:`DenseAdam` steps (its state carries on); an interrupt is
+        looked at before each batch, as there.
+
+        Its numbers are the kernel's own (``sklearn_pnet/_student_epoch.c``
+        says how it adds and rounds), close to torch's but not the same
+        bits. A step of digits took 350 us through torch, most of it in the
+        fixed cost of a dozen operations on a 200 x 256 batch
+        (``benchmarks/SPEED.md``, "Twelfth session")."""
+        arrays, moments, states, rates = self._compiled_arguments(data)
+        sums = np.zeros(4)
+        try:
+            student_epoch(
+                data.float32_rows(), order, data.y, data.sample_weight, *arrays, moments, sums,
+                self.settings.batch_size, states[0][0], *rates, *self._optimizers[0].betas,
+                self._optimizers[0].eps, self.loss.loss_weights[2], self._raise_if_interrupted,
+            )  # fmt: skip
+        finally:
+            # The four parameters step together: one count serves them all.
+            for state in states:
+                state[0] += int(sums[3])
+        loss, weight_sum, correct, _ = sums
+        student_acc = correct / weight_sum if self.settings.verbose else None
+        return loss / weight_sum, None, student_acc
+
+    def _compiled_arguments(self, data):
+        """What :meth:`_compiled_epoch` passes on, made at the first epoch
+        of each optimiser: the projection's slots and the parameters as
+        numpy views, Adam's moments and step counts, the two learning
+        rates."""
+        adam = self._optimizers[0]
+        cached = getattr(adam, "compiled_arguments", None)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        projection, linear = self.student.projection, self.student.mlp[0]
+        params = [projection.weight, projection.threshold, linear.weight, linear.bias]
+        states = [adam.state_of(p) for p in params]
+        arrays = [*projection.slot_arrays(data.X.shape[1]), *(p.detach().numpy() for p in params)]
+        moments = [t.numpy() for state in states for t in state[1:3]]
+        rates = [adam.learning_rate(projection.weight), adam.learning_rate(linear.weight)]
+        adam.compiled_arguments = (data, (arrays, moments, states, rates))
+        return adam.compiled_arguments[1]
+
     def step(self, data, batch):
         """One optimiser step on the samples ``batch`` of ``data``.
 
@@ -638,9 +738,7 @@ class Trainer:
         elif data.teacher_logits is not None:
             teacher_logits = torch.from_numpy(data.teacher_logits[batch]).to(device)
         student_input = data.student_input(batch, device)
-        if self._by_hand is None:  # decided once: the networks do not change
-            self._by_hand = isinstance(self.loss, JointLoss) and by_hand_applies(self.student)
-        if self._by_hand and teacher_logits is None:
+        if self._student_by_hand() and teacher_logits is None:
             # The default student's cross-entropy alone: by hand, with the
             # same numbers as autograd's.
             loss, student_logits = student_loss_by_hand(

@@ -255,15 +255,17 @@ def _interrupt_at_batch(monkeypatch, n_batch, send):
     """Make the ``n_batch``-th training batch send an interrupt."""
     from sklearn_pnet._training import Trainer
 
-    step, calls = Trainer.step, []
+    check, calls = Trainer._raise_if_interrupted, []
 
-    def interrupting_step(self, data, batch):
+    # Every training path (the torch steps and the compiled epoch) looks
+    # for an interrupt before each batch.
+    def interrupting_check(self):
         calls.append(1)
         if len(calls) == n_batch:
             send()
-        return step(self, data, batch)
+        return check(self)
 
-    monkeypatch.setattr(Trainer, "step", interrupting_step)
+    monkeypatch.setattr(Trainer, "_raise_if_interrupted", interrupting_check)
     return calls
 
 

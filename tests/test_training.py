@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,6 +264,8 @@ def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
     X, y, _ = _batch(sparse, 300, 40, 4)
     y = y.numpy()
     params = dict(n_bits=64, max_iter=6, weight_clusters=8, random_state=0)
+    # Dense rows would go to the compiled epoch, whose numbers are its own.
+    monkeypatch.setattr(_training, "student_epoch", None)
     calls = []
     by_hand = _training.student_loss_by_hand
     monkeypatch.setattr(
@@ -281,3 +284,239 @@ def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
         np.asarray(ours.projector_.weights_), np.asarray(theirs.projector_.weights_)
     )
     assert np.array_equal(ours.loss_curve_, theirs.loss_curve_)
+
+
+# The compiled epoch of the default student on dense rows (student_epoch).
+
+needs_student_epoch = pytest.mark.skipif(
+    _training.student_epoch is None, reason="the compiled kernels are not built"
+)
+
+
+def _trained_state(student, seed=1):
+    """Parameters away from their initial values, as during training."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        student.projection.weight.uniform_(-2, 2, generator=gen)
+        student.projection.threshold.normal_(0, 3, generator=gen)
+        for p in student.mlp.parameters():
+            p.normal_(0, 0.5, generator=gen)
+
+
+def _epoch_arguments(student, n_features):
+    """student_epoch's arrays for ``student``: its slots, its parameters
+    (numpy views) and zero moments."""
+    projection, linear = student.projection, student.mlp[0]
+    params = [projection.weight, projection.threshold, linear.weight, linear.bias]
+    arrays = [p.detach().numpy() for p in params]
+    moments = [np.zeros_like(a) for a in arrays for _ in range(2)]
+    return [*projection.slot_arrays(n_features), *arrays], moments
+
+
+@needs_student_epoch
+@pytest.mark.parametrize("n_rows, n_classes, student_weight", [(50, 5, 1.0), (1, 2, 0.5)])
+def test_compiled_step_has_torchs_loss_and_gradients(n_rows, n_classes, student_weight):
+    # One step of the compiled epoch against the torch step (autograd's
+    # numbers, student_loss_by_hand): the same loss and gradients up to
+    # rounding. The gradients are read off Adam's first step with a huge
+    # eps and learning rate, where it moves each parameter by -g.
+    from sklearn_pnet._torch_pnet import student_loss_by_hand
+
+    X, y, weight = _batch(False, n_rows, 40, n_classes, seed=3)
+    student = _default_student(40, n_classes)
+    _trained_state(student)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    loss, _ = student_loss_by_hand(student, X, y, weight, student_weight)
+    expected = [p.grad.numpy().copy() for p in _epoch_parameters(student)]
+    arrays, moments = _epoch_arguments(student, 40)
+    before = [a.copy() for a in arrays[3:]]
+    sums = np.zeros(4)
+    big = 1e6
+    _training.student_epoch(
+        X, np.arange(n_rows), y.numpy(), weight.numpy(), *arrays, moments, sums,
+        n_rows, 0, big, big, 0.9, 0.999, big, student_weight, None,
+    )  # fmt: skip
+    assert sums[3] == 1
+    np.testing.assert_allclose(sums[0] / sums[1], float(loss), rtol=1e-5)
+    np.testing.assert_allclose(sums[1], float(weight.sum()), rtol=1e-6)
+    for old, new, grad in zip(before, arrays[3:], expected):
+        assert np.abs(grad).max() > 0
+        np.testing.assert_allclose(old - new, grad, rtol=1e-3, atol=2e-5)
+
+
+def _epoch_parameters(student):
+    projection, linear = student.projection, student.mlp[0]
+    return [projection.weight, projection.threshold, linear.weight, linear.bias]
+
+
+def _classification(n_rows=400, seed=0):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_rows, 30, n_informative=10, n_classes=4, random_state=seed, class_sep=1.5
+    )
+    return X.astype(np.float32), y
+
+
+@needs_student_epoch
+def test_compiled_epoch_trains_as_the_torch_steps_do(monkeypatch):
+    # The compiled epoch takes a default fit on dense rows; its first
+    # epoch's loss is the torch steps' up to rounding, and the model it
+    # ends with scores as theirs does. Fits are reproducible.
+    from sklearn_pnet import ProjectionNetClassifier
+
+    X, y = _classification()
+    params = dict(n_bits=64, max_iter=30, random_state=0)
+    calls = []
+    compiled = _training.student_epoch
+    monkeypatch.setattr(
+        _training, "student_epoch", lambda *args: calls.append(1) or compiled(*args)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ProjectionNetClassifier(**params).fit(X[:300], y[:300])
+        assert len(calls) == 30  # an epoch a call
+        again = ProjectionNetClassifier(**params).fit(X[:300], y[:300])
+        monkeypatch.setattr(_training, "student_epoch", None)
+        theirs = ProjectionNetClassifier(**params).fit(X[:300], y[:300])
+    assert len(calls) == 60
+    np.testing.assert_array_equal(ours.predict_proba(X), again.predict_proba(X))
+    np.testing.assert_allclose(ours.loss_curve_[0], theirs.loss_curve_[0], rtol=1e-3)
+    assert abs(ours.score(X[300:], y[300:]) - theirs.score(X[300:], y[300:])) <= 0.05
+    assert ours.score(X[300:], y[300:]) > 0.6
+
+
+@needs_student_epoch
+@pytest.mark.parametrize(
+    "params, sparse",
+    [
+        (dict(), True),
+        (dict(hidden_layer_sizes=(8,)), False),
+        (dict(loss_weights=(1.0, 0.1, 1.0)), False),
+        (dict(projection="random"), False),
+    ],
+)
+def test_compiled_epoch_only_takes_the_default_student_on_dense_rows(params, sparse, monkeypatch):
+    from sklearn_pnet import ProjectionNetClassifier
+
+    X, y = _classification(100)
+    if sparse:
+        X = sp.csr_matrix(X)
+    calls = []
+    monkeypatch.setattr(_training, "student_epoch", lambda *args: calls.append(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ProjectionNetClassifier(n_bits=32, max_iter=2, random_state=0, **params).fit(X, y)
+    assert not calls
+
+
+@needs_student_epoch
+def test_compiled_epoch_stops_where_python_says_and_counts_its_steps():
+    X, y, weight = _batch(False, 100, 40, 3)
+    student = _default_student(40, 3)
+    arrays, moments = _epoch_arguments(student, 40)
+    before = arrays[3].copy()
+    sums = np.zeros(4)
+    seen = []
+
+    def between():
+        seen.append(1)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        _training.student_epoch(
+            X, np.arange(100), y.numpy(), weight.numpy(), *arrays, moments, sums,
+            20, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, between,
+        )  # fmt: skip
+    assert sums[3] == 2  # two batches of five ran
+    assert not np.array_equal(before, arrays[3])
+
+
+@needs_student_epoch
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ("order", "a row of order is out of range"),
+        ("y", "a class index is out of range"),
+        ("bits", "a bit or weight index is out of range"),
+        ("moments", "moments must be a sequence of 8 buffers"),
+        ("between", "between must be callable or None"),
+        ("sums", "inconsistent sizes"),
+    ],
+)
+def test_compiled_epoch_checks_its_arguments(change, error):
+    X, y, weight = _batch(False, 20, 40, 3)
+    student = _default_student(40, 3)
+    arrays, moments = _epoch_arguments(student, 40)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    args = dict(order=np.arange(20), y=y.numpy(), moments=moments, sums=np.zeros(4), between=None)
+    if change == "order":
+        args["order"] = np.array([0, 20])
+    elif change == "y":
+        args["y"] = np.where(np.arange(20) == 5, 3, args["y"])
+    elif change == "bits":
+        arrays[0] = arrays[0].copy()
+        arrays[0][2, 1] = 64
+    elif change == "moments":
+        args["moments"] = moments[:7]
+    elif change == "between":
+        args["between"] = 1
+    else:
+        args["sums"] = np.zeros(3)
+    before = [a.copy() for a in arrays[3:]]
+    with pytest.raises((ValueError, TypeError), match=error):
+        _training.student_epoch(
+            X, args["order"], args["y"], weight.numpy(), *arrays, args["moments"], args["sums"],
+            10, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, args["between"],
+        )  # fmt: skip
+    for old, new in zip(before, arrays[3:]):  # nothing trained
+        np.testing.assert_array_equal(old, new)
+
+
+@needs_student_epoch
+def test_compiled_epoch_is_the_same_on_every_build(tmp_path):
+    # The kernel's loops act on each lane alone or add lanes in a fixed
+    # order, so a build for the oldest x86-64 (no target clones, SSE2) gives
+    # the model of the installed one (AVX-512 or AVX2 where the CPU has it)
+    # to the bit.
+    import importlib.machinery
+    import importlib.util
+    import shutil
+    import subprocess
+    import sysconfig
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler")
+    source = Path(_training.__file__).with_name("_kernels.c")
+    target = tmp_path / ("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(
+        [
+            compiler, "-O2", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
+            "-DWIDEST_VECTORS=", f"-I{sysconfig.get_paths()['include']}", str(source),
+            "-o", str(target),
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    loader = importlib.machinery.ExtensionFileLoader("sklearn_pnet._kernels", str(target))
+    plain = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(plain)
+    X, y, weight = _batch(False, 130, 40, 4, seed=2)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    order = np.random.RandomState(0).permutation(130)
+    results = []
+    for module in (_training, plain):
+        student = _default_student(40, 4)
+        _trained_state(student)
+        arrays, moments = _epoch_arguments(student, 40)
+        sums = np.zeros(4)
+        for step in range(0, 9, 3):  # three epochs of three batches
+            module.student_epoch(
+                X, order, y.numpy(), weight.numpy(), *arrays, moments, sums,
+                50, step, 0.03, 0.001, 0.9, 0.999, 1e-8, 1.0, None,
+            )  # fmt: skip
+        results.append([*arrays[3:], *moments, sums])
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)

@@ -1,0 +1,843 @@
+/* student_epoch: the default student's training steps on dense input, all
+ * of them in one compiled pass (included by _kernels.c, whose helpers and
+ * float16v vectors it uses).
+ *
+ * A step of the default student (a trained projection with slots, its bits,
+ * one linear layer, the cross-entropy, Adam) costs little arithmetic on a
+ * small dense set: 200 digits of 64 pixels are 0.4 million products in the
+ * projection and 0.5 million in each of the linear layer's three products.
+ * Run as a dozen torch operations and two compiled kernels, a step took
+ * 350 us, most of it in the operations' fixed costs, and 200 epochs of
+ * digits 0.5 s where scikit-learn's MLPClassifier fits in 0.09 s
+ * (benchmarks/SPEED.md, "Twelfth session"). Here the whole step runs in C,
+ * in the layout that suits a batch of 200: its rows side by side as lanes,
+ * so that every loop runs along the lanes, with the sums of sixteen lanes
+ * or of a few rows kept in vector registers.
+ *
+ * The numbers are its own, not torch's: the products add in the order
+ * below, the softmax uses its own exp (lanes_exp; the C library's logf for
+ * the reported loss), Adam the correctly rounded square root. Every
+ * operation either acts on each lane alone or sums lanes in sixteen
+ * accumulators reduced by a fixed tree (lanes_total, transposed_totals), so
+ * every build (AVX-512, AVX2, SSE2) gives the same model to the bit
+ * (tests/test_training.py builds the SSE2 one to check). For one step (B
+ * rows, lanes padded to a multiple of 16 with zero rows):
+ *
+ *     z[k, r]  = sum over features f in order, slots s in order, with
+ *                bits[f, s] = k, of (signs[f, s] * weight[buckets[f, s]]) * x[r, f]
+ *                (features that are 0 in every row of the batch left out)
+ *     scale[k] = sqrt(mean_r (z[k, r] - mean_r z[k, r])**2), 1 where it is 0
+ *     z[k, r] -= threshold[k];   bit[k, r] = z[k, r] > 0
+ *     logit[c, r] = bias[c] + sum over k in order of W[c, k] * bit[k, r]
+ *     loss = sum_r w_r * lw * (logsumexp_c logit[c, r] - logit[y_r, r]) / sum_r w_r
+ *
+ * and its gradient: g[c, r] = (softmax - onehot) * (w_r * lw / sum w); the
+ * bias's, the sum of g over lanes; W's, the lanes' dot product of g and
+ * the bits; the bits', the sum over c in order of W[c, k] * g[c, r]; z's,
+ * the bits' times 1 / scale where |z| <= scale, else 0 (the clipped
+ * straight-through estimator of _torch_pnet.straight_through_bits); the
+ * threshold's, minus the sum of z's over lanes; a shared weight's, the sum,
+ * over the slots that use it (bit by bit, then in slot order), of sign
+ * times the lanes' dot product of x[:, f] and z's gradient at the slot's
+ * bit. Then Adam on the four parameters, as _training.DenseAdam rounds it
+ * but for the square root.
+ */
+
+#define LANES 16
+
+/* Vectors passed by value between inlined functions: no ABI is crossed. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+typedef int32_t int16v __attribute__((vector_size(64)));
+
+/* Sixteen partial sums reduced in a fixed order. */
+static inline __attribute__((always_inline)) float
+lanes_total(const float16v *acc)
+{
+    float half[8], quarter[4];
+    for (int i = 0; i < 8; i++) {
+        half[i] = (*acc)[i] + (*acc)[i + 8];
+    }
+    for (int i = 0; i < 4; i++) {
+        quarter[i] = half[i] + half[i + 4];
+    }
+    return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
+}
+
+/* Lane i of the result: the sum of the lanes of acc[i], by the same fixed
+ * tree for every i (halves, quarters, eighths, pairs), the sixteen sums
+ * at once with two-vector shuffles. */
+static inline __attribute__((always_inline)) float16v
+transposed_totals(float16v *acc)
+{
+    const int16v halves_lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const int16v halves_hi = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    const int16v quarters_lo = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const int16v quarters_hi = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    const int16v eighths_lo = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    const int16v eighths_hi = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+    const int16v pairs_lo = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const int16v pairs_hi = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    float16v v[8], w[4], x[2];
+    for (int i = 0; i < 8; i++) {
+        v[i] = __builtin_shuffle(acc[2 * i], acc[2 * i + 1], halves_lo) +
+               __builtin_shuffle(acc[2 * i], acc[2 * i + 1], halves_hi);
+    }
+    for (int i = 0; i < 4; i++) {
+        w[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], quarters_lo) +
+               __builtin_shuffle(v[2 * i], v[2 * i + 1], quarters_hi);
+    }
+    for (int i = 0; i < 2; i++) {
+        x[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], eighths_lo) +
+               __builtin_shuffle(w[2 * i], w[2 * i + 1], eighths_hi);
+    }
+    return __builtin_shuffle(x[0], x[1], pairs_lo) + __builtin_shuffle(x[0], x[1], pairs_hi);
+}
+
+/* out[i] = the lanes' dot product of b and row index[i] of rows (rows of
+ * `lanes` floats), for i < 16. */
+static inline __attribute__((always_inline)) void
+sixteen_dots(const float *b, const float *rows, const int32_t *index, Py_ssize_t lanes,
+             float *out)
+{
+    const float *row[16];
+    float16v acc[16];
+    for (int i = 0; i < 16; i++) {
+        row[i] = rows + (Py_ssize_t)index[i] * lanes;
+        acc[i] = (float16v){0};
+    }
+    for (Py_ssize_t r = 0; r < lanes; r += LANES) {
+        float16v vb;
+        memcpy(&vb, b + r, sizeof vb);
+        for (int i = 0; i < 16; i++) {
+            float16v va;
+            memcpy(&va, row[i] + r, sizeof va);
+            acc[i] += va * vb;
+        }
+    }
+    float16v totals = transposed_totals(acc);
+    memcpy(out, &totals, sizeof totals);
+}
+
+/* out[i] = the lanes' dot product of row a_index[i] of a_rows and row
+ * b_index[i] of b_rows, for i < 16. */
+static inline __attribute__((always_inline)) void
+sixteen_pair_dots(const float *a_rows, const int32_t *a_index, const float *b_rows,
+                  const int32_t *b_index, Py_ssize_t lanes, float *out)
+{
+    const float *a[16], *b[16];
+    float16v acc[16];
+    for (int i = 0; i < 16; i++) {
+        a[i] = a_rows + (Py_ssize_t)a_index[i] * lanes;
+        b[i] = b_rows + (Py_ssize_t)b_index[i] * lanes;
+        acc[i] = (float16v){0};
+    }
+    for (Py_ssize_t r = 0; r < lanes; r += LANES) {
+        for (int i = 0; i < 16; i++) {
+            float16v va, vb;
+            memcpy(&va, a[i] + r, sizeof va);
+            memcpy(&vb, b[i] + r, sizeof vb);
+            acc[i] += va * vb;
+        }
+    }
+    float16v totals = transposed_totals(acc);
+    memcpy(out, &totals, sizeof totals);
+}
+
+/* The lanes' dot product of a[0:n] and b[0:n], n a multiple of 16. */
+static inline __attribute__((always_inline)) float
+lanes_dot(const float *a, const float *b, Py_ssize_t n)
+{
+    float16v acc = {0};
+    for (Py_ssize_t i = 0; i < n; i += LANES) {
+        float16v va, vb;
+        memcpy(&va, a + i, sizeof va);
+        memcpy(&vb, b + i, sizeof vb);
+        acc += va * vb;
+    }
+    return lanes_total(&acc);
+}
+
+/* out[r] = (start ? start[r] : init) + sum over e < n, in order, of
+ * coef[e] * rows[index[e]][r] for r < 16 * N: N vectors of sums kept in
+ * registers while the entries are added (as dense_product's blocks).
+ * start may be out: a sum carried on from earlier entries. */
+#define COMBINE_BLOCK(NAME, N)                                                              \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        float *out, const float *start, const float *rows, Py_ssize_t lanes,               \
+        const int32_t *index, const float *coef, Py_ssize_t n, float init)                 \
+    {                                                                                      \
+        float16v acc[N];                                                                   \
+        for (int i = 0; i < N; i++) {                                                      \
+            if (start != NULL) {                                                           \
+                memcpy(&acc[i], start + LANES * i, sizeof acc[i]);                         \
+            } else {                                                                       \
+                acc[i] = (float16v){0} + init;                                             \
+            }                                                                              \
+        }                                                                                  \
+        for (Py_ssize_t e = 0; e < n; e++) {                                               \
+            const float *row = rows + (Py_ssize_t)index[e] * lanes;                        \
+            const float w = coef[e];                                                       \
+            for (int i = 0; i < N; i++) {                                                  \
+                float16v v;                                                                \
+                memcpy(&v, row + LANES * i, sizeof v);                                     \
+                acc[i] += w * v;                                                           \
+            }                                                                              \
+        }                                                                                  \
+        memcpy(out, acc, sizeof acc);                                                      \
+    }
+
+COMBINE_BLOCK(combine1, 1)
+COMBINE_BLOCK(combine2, 2)
+COMBINE_BLOCK(combine3, 3)
+COMBINE_BLOCK(combine4, 4)
+COMBINE_BLOCK(combine5, 5)
+COMBINE_BLOCK(combine6, 6)
+COMBINE_BLOCK(combine7, 7)
+COMBINE_BLOCK(combine8, 8)
+COMBINE_BLOCK(combine9, 9)
+COMBINE_BLOCK(combine10, 10)
+COMBINE_BLOCK(combine11, 11)
+COMBINE_BLOCK(combine12, 12)
+COMBINE_BLOCK(combine13, 13)
+COMBINE_BLOCK(combine14, 14)
+COMBINE_BLOCK(combine15, 15)
+COMBINE_BLOCK(combine16, 16)
+
+/* out[0:lanes] = init + sum over e of coef[e] * rows[index[e]], lanes a
+ * multiple of 16: all of a batch of up to 256 rows in one pass over the
+ * entries (a block for each number of vectors: the sums stay in
+ * registers, and no chain of additions waits on another). */
+static inline __attribute__((always_inline)) void
+combine_rows(float *out, const float *start, const float *rows, Py_ssize_t lanes,
+             const int32_t *index, const float *coef, Py_ssize_t n, float init)
+{
+    Py_ssize_t r = 0;
+    for (; r + 16 * LANES <= lanes; r += 16 * LANES) {
+        combine16(out + r, start ? start + r : NULL, rows + r, lanes, index, coef, n, init);
+    }
+    switch ((lanes - r) / LANES) {
+#define COMBINE_CASE(N)                                              \
+    case N:                                                          \
+        combine##N(out + r, start ? start + r : NULL, rows + r, lanes, index, coef, n, init); \
+        break;
+        COMBINE_CASE(1)
+        COMBINE_CASE(2)
+        COMBINE_CASE(3)
+        COMBINE_CASE(4)
+        COMBINE_CASE(5)
+        COMBINE_CASE(6)
+        COMBINE_CASE(7)
+        COMBINE_CASE(8)
+        COMBINE_CASE(9)
+        COMBINE_CASE(10)
+        COMBINE_CASE(11)
+        COMBINE_CASE(12)
+        COMBINE_CASE(13)
+        COMBINE_CASE(14)
+        COMBINE_CASE(15)
+#undef COMBINE_CASE
+    default:
+        break;
+    }
+}
+
+/* The four trained parameters, in this order. */
+enum { SHARED_WEIGHTS, THRESHOLDS, LINEAR_WEIGHTS, LINEAR_BIAS, N_PARAMS };
+
+/* Bits are computed and differentiated sixteen at a time, so that their
+ * rows of lanes (13 KB for a batch of 200) are still in the first-level
+ * cache for every use: row after row over whole matrices of 200 lanes,
+ * the step moved ten times as many bytes and took twice as long. */
+#define BIT_BLOCK 16
+
+struct student_job {
+    const float *X; /* n_samples x n_features, C order */
+    const int64_t *y;
+    const float *sample_weight;
+    const int8_t *signs; /* n_features x n_slots */
+    const int32_t *buckets;
+    Py_ssize_t n_features, n_slots, n_bits, n_classes;
+    float *param[N_PARAMS], *m[N_PARAMS], *v[N_PARAMS], *grad[N_PARAMS];
+    Py_ssize_t size[N_PARAMS];
+    double lr[N_PARAMS];
+    double beta1, beta2, eps;
+    float loss_weight;
+    /* The slots of each bit, in the order of (feature, slot): slot_start
+     * (n_bits + 1), slot_of and slot_feature (n_features * n_slots). */
+    const int32_t *slot_start, *slot_of, *slot_feature;
+    const int32_t *iota; /* 0, 1, 2, ...: n_bits + n_classes + 16 */
+    /* Work space for a batch of up to `lanes` rows. */
+    Py_ssize_t lanes;
+    float *x;              /* (n_features + 1) x lanes: a feature a row, then zeros */
+    float *z, *bit, *gz;   /* (n_bits + 1) x lanes: the last row zeros */
+    float *logit, *glogit; /* n_classes x lanes */
+    float *ones;           /* lanes */
+    float *scale;          /* n_bits */
+    float *W_t;            /* n_bits x n_classes: W transposed */
+    float *dots;           /* 16 */
+    /* The slots of this batch's active features, bit by bit:
+     * entry_start (n_bits + 1), entry_feature, entry_slot, entry_value. */
+    int32_t *entry_start, *entry_feature, *entry_slot;
+    float *entry_value;
+    unsigned char *active; /* n_features: non-zero somewhere in the batch */
+};
+
+/* The batch's rows as lanes, the zero lanes beyond them, and which
+ * features are non-zero somewhere in it. Sixteen rows at a time: a line of
+ * the lanes is written whole while sixteen rows are read in step. */
+WIDEST_VECTORS static void
+gather_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_rows,
+             Py_ssize_t lanes)
+{
+    const Py_ssize_t F = job->n_features;
+    for (Py_ssize_t r0 = 0; r0 < lanes; r0 += LANES) {
+        const float *src[LANES];
+        for (int i = 0; i < LANES; i++) {
+            src[i] = r0 + i < n_rows ? job->X + rows[r0 + i] * F : NULL;
+        }
+        for (Py_ssize_t f = 0; f < F; f++) {
+            float *dst = job->x + f * lanes + r0;
+            for (int i = 0; i < LANES; i++) {
+                dst[i] = src[i] != NULL ? src[i][f] : 0.0f;
+            }
+        }
+    }
+    for (Py_ssize_t f = 0; f < F; f++) {
+        const float *xf = job->x + f * lanes;
+        int any = 0;
+        for (Py_ssize_t r = 0; r < lanes; r++) {
+            any |= xf[r] != 0.0f;
+        }
+        job->active[f] = (unsigned char)any;
+    }
+}
+
+/* Each bit's slots of the batch's active features, in order, with their
+ * signed weights. */
+static void
+batch_entries(const struct student_job *job)
+{
+    const float *weight = job->param[SHARED_WEIGHTS];
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k < job->n_bits; k++) {
+        job->entry_start[k] = (int32_t)n;
+        for (int32_t q = job->slot_start[k]; q < job->slot_start[k + 1]; q++) {
+            const int32_t e = job->slot_of[q], f = job->slot_feature[q];
+            if (job->active[f]) {
+                job->entry_feature[n] = f;
+                job->entry_slot[n] = e;
+                job->entry_value[n] = (float)job->signs[e] * weight[job->buckets[e]];
+                n++;
+            }
+        }
+    }
+    job->entry_start[job->n_bits] = (int32_t)n;
+}
+
+/* Row indices k0, k0 + 1, ... of a block of sixteen, the missing ones
+ * pointing at the zero row `pad`. */
+static inline __attribute__((always_inline)) void
+block_index(int32_t *index, Py_ssize_t k0, Py_ssize_t n, Py_ssize_t pad)
+{
+    for (int i = 0; i < 16; i++) {
+        index[i] = (int32_t)(k0 + i < n ? k0 + i : pad);
+    }
+}
+
+/* The forward pass of the lanes: z (the projection minus the threshold),
+ * each bit's scale, the bits and the logits, a block of bits at a time. */
+WIDEST_VECTORS static void
+forward_lanes(const struct student_job *job, Py_ssize_t n_rows, Py_ssize_t lanes)
+{
+    const Py_ssize_t K = job->n_bits, C = job->n_classes;
+    const float *threshold = job->param[THRESHOLDS];
+    const float *W = job->param[LINEAR_WEIGHTS], *bias = job->param[LINEAR_BIAS];
+    /* The zero lanes add nothing to the means, and are masked out of the
+     * squares. */
+    float16v mask;
+    const Py_ssize_t full = n_rows / LANES * LANES;
+    for (int i = 0; i < LANES; i++) {
+        mask[i] = full + i < n_rows ? 1.0f : 0.0f;
+    }
+    int32_t index[16];
+    for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
+        const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
+        for (Py_ssize_t k = k0; k < k1; k++) {
+            const Py_ssize_t first = job->entry_start[k];
+            combine_rows(job->z + k * lanes, NULL, job->x, lanes, job->entry_feature + first,
+                         job->entry_value + first, job->entry_start[k + 1] - first, 0.0f);
+        }
+        /* The scale, from z before the threshold (the same spread). */
+        block_index(index, k0, K, K);
+        sixteen_dots(job->ones, job->z, index, lanes, job->dots);
+        float16v mean, acc[16];
+        memcpy(&mean, job->dots, sizeof mean);
+        mean /= (float)n_rows;
+        for (int i = 0; i < 16; i++) {
+            const float *zk = job->z + (Py_ssize_t)index[i] * lanes;
+            acc[i] = (float16v){0};
+            for (Py_ssize_t r = 0; r < lanes; r += LANES) {
+                float16v d;
+                memcpy(&d, zk + r, sizeof d);
+                d -= mean[i];
+                if (r >= full) {
+                    d *= mask;
+                }
+                acc[i] += d * d;
+            }
+        }
+        const float16v variance = transposed_totals(acc) / (float)n_rows;
+        for (Py_ssize_t k = k0; k < k1; k++) {
+            const float s = sqrtf(variance[k - k0]);
+            job->scale[k] = s > 0.0f ? s : 1.0f;
+            float *restrict zk = job->z + k * lanes;
+            float *restrict bk = job->bit + k * lanes;
+            const float t = threshold[k];
+            for (Py_ssize_t r = 0; r < lanes; r++) {
+                zk[r] -= t;
+                bk[r] = zk[r] > 0.0f ? 1.0f : 0.0f;
+            }
+        }
+        /* The logits, carried on over the block's bits. */
+        for (Py_ssize_t c = 0; c < C; c++) {
+            float *lc = job->logit + c * lanes;
+            combine_rows(lc, k0 == 0 ? NULL : lc, job->bit, lanes, job->iota + k0,
+                         W + c * K + k0, k1 - k0, bias[c]);
+        }
+    }
+}
+
+/* exp(x) of each lane, for x <= 0 (a logit minus the largest): Cephes'
+ * expf (Moshier), about 1 ulp, in vectors so that the softmax does not
+ * call the C library's expf lane by lane (a tenth of a step). Below -87
+ * the result is that of -87 (1.6e-38), as good as 0 next to exp(0) = 1. */
+static inline __attribute__((always_inline)) float16v
+lanes_exp(const float16v *argument)
+{
+    float16v x = *argument;
+    const float16v floor_x = (float16v){0} - 87.0f;
+    const int16v low = x < floor_x;
+    x = (float16v)((low & (int16v)floor_x) | (~low & (int16v)x));
+    /* n = round(x / ln 2), by the 1.5 * 2**23 trick (round to nearest). */
+    const float magic = 12582912.0f;
+    float16v n = (x * 1.44269504088896341f + magic) - magic;
+    float16v r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float16v p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = (p * (r * r) + r) + 1.0f;
+    const int16v power = (__builtin_convertvector(n, int16v) + 127) << 23;
+    return p * (float16v)power;
+}
+
+/* The loss of the batch's rows, the gradient of the logits (zero on the
+ * zero lanes), and into sums[0..2]: the loss times the batch's weight, the
+ * weight, and the weight of the rows whose largest logit is their class. */
+WIDEST_VECTORS static void
+softmax_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_rows,
+              Py_ssize_t lanes, double *sums)
+{
+    const Py_ssize_t C = job->n_classes;
+    double weight_sum = 0.0;
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        weight_sum += job->sample_weight[rows[r]];
+    }
+    const float inverse = (float)(1.0 / weight_sum);
+    double loss = 0.0, correct = 0.0;
+    for (Py_ssize_t r0 = 0; r0 < lanes; r0 += LANES) {
+        float16v top, coef;
+        int16v label;
+        memcpy(&top, job->logit + r0, sizeof top);
+        for (Py_ssize_t c = 1; c < C; c++) {
+            float16v l;
+            memcpy(&l, job->logit + c * lanes + r0, sizeof l);
+            const int16v above = l > top;
+            top = (float16v)((above & (int16v)l) | (~above & (int16v)top));
+        }
+        for (int i = 0; i < LANES; i++) {
+            const int in_batch = r0 + i < n_rows;
+            label[i] = in_batch ? (int32_t)job->y[rows[r0 + i]] : 0;
+            coef[i] = in_batch ? job->sample_weight[rows[r0 + i]] * job->loss_weight * inverse : 0.0f;
+        }
+        float16v total = {0};
+        for (Py_ssize_t c = 0; c < C; c++) {
+            float16v l;
+            memcpy(&l, job->logit + c * lanes + r0, sizeof l);
+            const float16v shifted = l - top;
+            const float16v e = lanes_exp(&shifted);
+            memcpy(job->glogit + c * lanes + r0, &e, sizeof e);
+            total += e;
+        }
+        for (int i = 0; i < LANES && r0 + i < n_rows; i++) {
+            const float w = job->sample_weight[rows[r0 + i]];
+            const float lse = top[i] + logf(total[i]);
+            const float mine = job->logit[label[i] * lanes + r0 + i];
+            loss += (double)w * (double)(lse - mine);
+            correct += mine == top[i] ? (double)w : 0.0;
+        }
+        const float16v share = 1.0f / total;
+        for (Py_ssize_t c = 0; c < C; c++) {
+            float16v e, one;
+            memcpy(&e, job->glogit + c * lanes + r0, sizeof e);
+            one = (float16v)((label == (int32_t)c) & (int16v)((float16v){0} + 1.0f));
+            const float16v g = (e * share - one) * coef;
+            memcpy(job->glogit + c * lanes + r0, &g, sizeof g);
+        }
+    }
+    /* The batch's mean loss, times its weight, as the epoch's mean adds it. */
+    sums[0] += (double)job->loss_weight * loss;
+    sums[1] += weight_sum;
+    sums[2] += correct;
+}
+
+/* The gradients of the four parameters from that of the logits, a block
+ * of bits at a time. */
+WIDEST_VECTORS static void
+backward_lanes(const struct student_job *job, Py_ssize_t lanes)
+{
+    const Py_ssize_t K = job->n_bits, C = job->n_classes, F = job->n_features;
+    const float *W = job->param[LINEAR_WEIGHTS];
+    float *g_weight = job->grad[SHARED_WEIGHTS], *g_threshold = job->grad[THRESHOLDS];
+    float *g_W = job->grad[LINEAR_WEIGHTS], *g_bias = job->grad[LINEAR_BIAS];
+    for (Py_ssize_t c = 0; c < C; c++) {
+        g_bias[c] = lanes_dot(job->glogit + c * lanes, job->ones, lanes);
+    }
+    for (Py_ssize_t k = 0; k < K; k++) {
+        for (Py_ssize_t c = 0; c < C; c++) {
+            job->W_t[k * C + c] = W[c * K + k];
+        }
+    }
+    memset(g_weight, 0, sizeof(float) * (size_t)job->size[SHARED_WEIGHTS]);
+    int32_t index[16];
+    for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
+        const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
+        block_index(index, k0, K, K);
+        /* The linear layer's: each class's gradient dotted with the bits. */
+        for (Py_ssize_t c = 0; c < C; c++) {
+            sixteen_dots(job->glogit + c * lanes, job->bit, index, lanes, job->dots);
+            for (Py_ssize_t k = k0; k < k1; k++) {
+                g_W[c * K + k] = job->dots[k - k0];
+            }
+        }
+        /* The bits', then z's through the straight-through estimator:
+         * |z / s| <= 1 as |z| <= s, and a product with 1 / s. */
+        for (Py_ssize_t k = k0; k < k1; k++) {
+            float *restrict gk = job->gz + k * lanes;
+            const float *restrict zk = job->z + k * lanes;
+            const float s = job->scale[k], inverse = 1.0f / s;
+            combine_rows(gk, NULL, job->glogit, lanes, job->iota, job->W_t + k * C, C, 0.0f);
+            for (Py_ssize_t r = 0; r < lanes; r++) {
+                gk[r] = fabsf(zk[r]) <= s ? gk[r] * inverse : 0.0f;
+            }
+        }
+        /* The thresholds': minus the sums of z's gradient. */
+        sixteen_dots(job->ones, job->gz, index, lanes, job->dots);
+        for (Py_ssize_t k = k0; k < k1; k++) {
+            g_threshold[k] = -job->dots[k - k0];
+        }
+        /* The shared weights': each slot's feature dotted with z's gradient
+         * at its bit, for the block's slots sixteen at a time (x's zero row
+         * pads the last). */
+        const Py_ssize_t first = job->entry_start[k0], last = job->entry_start[k1];
+        int32_t bit_of[16];
+        Py_ssize_t k = k0;
+        for (Py_ssize_t q0 = first; q0 < last; q0 += 16) {
+            for (int i = 0; i < 16; i++) {
+                const Py_ssize_t q = q0 + i;
+                while (q < last && job->entry_start[k + 1] <= q) {
+                    k++;
+                }
+                index[i] = q < last ? job->entry_feature[q] : (int32_t)F;
+                bit_of[i] = (int32_t)(q < last ? k : K);
+            }
+            sixteen_pair_dots(job->x, index, job->gz, bit_of, lanes, job->dots);
+            for (int i = 0; i < 16 && q0 + i < last; i++) {
+                const int32_t e = job->entry_slot[q0 + i];
+                g_weight[job->buckets[e]] += (float)job->signs[e] * job->dots[i];
+            }
+        }
+    }
+}
+
+/* Adam's step on one parameter: DenseAdam's moments (torch's lerp_ and
+ * addcmul_ roundings), then the update with the correctly rounded square
+ * root (torch's differs from it in the last bit for some values). */
+WIDEST_VECTORS static void
+adam_lanes(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
+           Py_ssize_t n, float weight1, float beta2, float weight2, float bias_correction2_sqrt,
+           float eps, float step)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float gi = g[i];
+        m[i] = fmaf(weight1, gi - m[i], m[i]);
+        v[i] = fmaf(weight2 * gi, gi, v[i] * beta2);
+        const float denom = sqrtf(v[i]) / bias_correction2_sqrt + eps;
+        p[i] = p[i] + (step * m[i]) / denom;
+    }
+}
+
+static void
+adam_all(const struct student_job *job, long long step_count)
+{
+    /* As DenseAdam computes them, in double, then rounded to float32 as
+     * its float arguments are. */
+    const double t = (double)step_count;
+    const double bias_correction1 = 1.0 - pow(job->beta1, t);
+    const double bias_correction2_sqrt = sqrt(1.0 - pow(job->beta2, t));
+    for (int i = 0; i < N_PARAMS; i++) {
+        adam_lanes(job->param[i], job->m[i], job->v[i], job->grad[i], job->size[i],
+                   (float)(1.0 - job->beta1), (float)job->beta2, (float)(1.0 - job->beta2),
+                   (float)bias_correction2_sqrt, (float)job->eps,
+                   (float)(-(job->lr[i] / bias_correction1)));
+    }
+}
+
+/* student_epoch(X, order, y, sample_weight, bits, signs, buckets,
+ *               weight, threshold, W, bias, moments, sums,
+ *               batch_size, first_step, lr_projection, lr_linear,
+ *               beta1, beta2, eps, loss_weight, between)
+ *
+ * Training steps on the rows order[0:batch_size], order[batch_size:...],
+ * ...: X float32 (n_samples x n_features, C order); y int64 class indices
+ * and sample_weight float32 (n_samples); the projection's structure bits,
+ * buckets int32 and signs int8 (n_features x n_slots); the parameters
+ * (float32, written): weight (the shared weights), threshold (n_bits), W
+ * (n_classes x n_bits), bias (n_classes); moments, a sequence of the
+ * eight Adam moments (float32, written), first and second of each
+ * parameter in that order; sums (4 float64, added to): each batch's mean
+ * loss times its weight, the weight, the weight of the rows predicted
+ * right, and the number of steps taken. The steps are numbered from
+ * first_step + 1, Adam's step count. between, a callable or None, is
+ * called before each batch, with the GIL: if it raises, the steps stop
+ * there and its exception is raised (sums says how many were taken).
+ */
+static PyObject *
+student_epoch(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b_X = {0}, b_order = {0}, b_y = {0}, b_sw = {0}, b_bits = {0}, b_signs = {0};
+    Py_buffer b_buckets = {0}, b_sums = {0}, b_param[N_PARAMS] = {{0}}, b_moment[2 * N_PARAMS] = {{0}};
+    PyObject *moments, *between;
+    Py_ssize_t batch_size;
+    long long first_step;
+    double lr_projection, lr_linear, beta1, beta2, eps;
+    float loss_weight;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*w*w*w*Ow*nLdddddfO", &b_X, &b_order, &b_y,
+                          &b_sw, &b_bits, &b_signs, &b_buckets, &b_param[0], &b_param[1],
+                          &b_param[2], &b_param[3], &moments, &b_sums, &batch_size, &first_step,
+                          &lr_projection, &lr_linear, &beta1, &beta2, &eps, &loss_weight,
+                          &between)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    struct student_job job;
+    memset(&job, 0, sizeof job);
+    void *work = NULL;
+    Py_ssize_t n_moments = 0;
+    if (between != Py_None && !PyCallable_Check(between)) {
+        PyErr_SetString(PyExc_TypeError, "between must be callable or None");
+        goto done;
+    }
+    if (!PySequence_Check(moments) || PySequence_Size(moments) != 2 * N_PARAMS) {
+        PyErr_SetString(PyExc_TypeError, "moments must be a sequence of 8 buffers");
+        goto done;
+    }
+    for (; n_moments < 2 * N_PARAMS; n_moments++) {
+        PyObject *item = PySequence_GetItem(moments, n_moments);
+        if (item == NULL) {
+            goto done;
+        }
+        int failed = PyObject_GetBuffer(item, &b_moment[n_moments], PyBUF_WRITABLE | PyBUF_FORMAT);
+        Py_DECREF(item);
+        if (failed) {
+            goto done;
+        }
+    }
+    if (check_buffer(&b_X, "X", 4, 4) || check_buffer(&b_order, "order", 8, 8) ||
+        check_buffer(&b_y, "y", 8, 8) || check_buffer(&b_sw, "sample_weight", 4, 4) ||
+        check_buffer(&b_bits, "bits", 4, 4) || check_buffer(&b_signs, "signs", 1, 1) ||
+        check_buffer(&b_buckets, "buckets", 4, 4) || check_buffer(&b_sums, "sums", 8, 8)) {
+        goto done;
+    }
+    for (int i = 0; i < N_PARAMS; i++) {
+        if (check_buffer(&b_param[i], "a parameter", 4, 4) ||
+            check_buffer(&b_moment[2 * i], "a moment", 4, 4) ||
+            check_buffer(&b_moment[2 * i + 1], "a moment", 4, 4)) {
+            goto done;
+        }
+        job.param[i] = b_param[i].buf;
+        job.m[i] = b_moment[2 * i].buf;
+        job.v[i] = b_moment[2 * i + 1].buf;
+        job.size[i] = b_param[i].len / 4;
+        if (b_moment[2 * i].len != b_param[i].len || b_moment[2 * i + 1].len != b_param[i].len) {
+            PyErr_SetString(PyExc_ValueError, "a moment is not the size of its parameter");
+            goto done;
+        }
+    }
+    const Py_ssize_t n_samples = b_y.len / 8, n_rows = b_order.len / 8;
+    const Py_ssize_t n_bits = job.size[THRESHOLDS], n_classes = job.size[LINEAR_BIAS];
+    const Py_ssize_t n_weights = job.size[SHARED_WEIGHTS];
+    if (n_samples == 0 || n_bits == 0 || n_classes == 0 || b_X.len % (4 * n_samples) != 0 ||
+        b_sw.len != 4 * n_samples || job.size[LINEAR_WEIGHTS] != n_bits * n_classes ||
+        b_sums.len != 4 * 8 || batch_size <= 0) {
+        PyErr_SetString(PyExc_ValueError, "student_epoch: inconsistent sizes");
+        goto done;
+    }
+    const Py_ssize_t n_features = b_X.len / 4 / n_samples;
+    if (n_features == 0 || b_bits.len % (4 * n_features) != 0 || b_signs.len * 4 != b_bits.len ||
+        b_buckets.len != b_bits.len) {
+        PyErr_SetString(PyExc_ValueError, "student_epoch: the structure is not n_features rows");
+        goto done;
+    }
+    const Py_ssize_t n_slots = b_bits.len / 4 / n_features;
+    const int64_t *order = b_order.buf, *y = b_y.buf;
+    const int32_t *bits = b_bits.buf, *buckets = b_buckets.buf;
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+        if (order[i] < 0 || order[i] >= n_samples) {
+            PyErr_SetString(PyExc_ValueError, "student_epoch: a row of order is out of range");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n_samples; i++) {
+        if (y[i] < 0 || y[i] >= n_classes) {
+            PyErr_SetString(PyExc_ValueError, "student_epoch: a class index is out of range");
+            goto done;
+        }
+    }
+    for (Py_ssize_t e = 0; e < n_features * n_slots; e++) {
+        if (bits[e] < 0 || bits[e] >= n_bits || buckets[e] < 0 || buckets[e] >= n_weights) {
+            PyErr_SetString(PyExc_ValueError, "student_epoch: a bit or weight index is out of range");
+            goto done;
+        }
+    }
+    job.X = b_X.buf;
+    job.y = y;
+    job.sample_weight = b_sw.buf;
+    job.signs = b_signs.buf;
+    job.buckets = buckets;
+    job.n_features = n_features;
+    job.n_slots = n_slots;
+    job.n_bits = n_bits;
+    job.n_classes = n_classes;
+    job.lr[SHARED_WEIGHTS] = job.lr[THRESHOLDS] = lr_projection;
+    job.lr[LINEAR_WEIGHTS] = job.lr[LINEAR_BIAS] = lr_linear;
+    job.beta1 = beta1;
+    job.beta2 = beta2;
+    job.eps = eps;
+    job.loss_weight = loss_weight;
+    const Py_ssize_t most = batch_size < n_rows ? batch_size : n_rows;
+    job.lanes = (most + LANES - 1) / LANES * LANES;
+    const Py_ssize_t L = job.lanes, E = n_features * n_slots;
+    const Py_ssize_t n_iota = n_bits + n_classes + 16;
+    const size_t n_floats = (size_t)((n_features + 1) * L + 3 * (n_bits + 1) * L + 2 * n_classes * L +
+                                     L + n_bits + n_bits * n_classes + 16 + E + n_weights +
+                                     n_bits + n_classes * n_bits + n_classes);
+    const size_t n_ints = (size_t)(2 * (n_bits + 1) + 4 * E + n_iota);
+    work = PyMem_Calloc(1, n_floats * sizeof(float) + n_ints * sizeof(int32_t) +
+                           (size_t)n_features);
+    if (work == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    float *next = work;
+#define TAKE(N) (next += (N), next - (N))
+    job.x = TAKE((n_features + 1) * L);
+    job.z = TAKE((n_bits + 1) * L);
+    job.bit = TAKE((n_bits + 1) * L);
+    job.gz = TAKE((n_bits + 1) * L);
+    job.logit = TAKE(n_classes * L);
+    job.glogit = TAKE(n_classes * L);
+    job.ones = TAKE(L);
+    job.scale = TAKE(n_bits);
+    job.W_t = TAKE(n_bits * n_classes);
+    job.dots = TAKE(16);
+    job.entry_value = TAKE(E);
+    job.grad[SHARED_WEIGHTS] = TAKE(n_weights);
+    job.grad[THRESHOLDS] = TAKE(n_bits);
+    job.grad[LINEAR_WEIGHTS] = TAKE(n_classes * n_bits);
+    job.grad[LINEAR_BIAS] = TAKE(n_classes);
+#undef TAKE
+    int32_t *ints = (int32_t *)next;
+    int32_t *slot_start = ints, *slot_of = ints + n_bits + 1, *slot_feature = slot_of + E;
+    int32_t *iota = slot_feature + E;
+    job.entry_start = iota + n_iota;
+    job.entry_feature = job.entry_start + n_bits + 1;
+    job.entry_slot = job.entry_feature + E;
+    job.active = (unsigned char *)(job.entry_slot + E);
+    for (Py_ssize_t r = 0; r < L; r++) {
+        job.ones[r] = 1.0f;
+    }
+    for (Py_ssize_t i = 0; i < n_iota; i++) {
+        iota[i] = (int32_t)i;
+    }
+    /* Each bit's slots in the order of (feature, slot): a counting sort. */
+    for (Py_ssize_t e = 0; e < E; e++) {
+        slot_start[bits[e] + 1]++;
+    }
+    for (Py_ssize_t k = 0; k < n_bits; k++) {
+        slot_start[k + 1] += slot_start[k];
+    }
+    memcpy(job.entry_start, slot_start, sizeof(int32_t) * (size_t)(n_bits + 1));
+    for (Py_ssize_t e = 0; e < E; e++) {
+        const int32_t q = job.entry_start[bits[e]]++; /* entry_start: a cursor here */
+        slot_of[q] = (int32_t)e;
+        slot_feature[q] = (int32_t)(e / n_slots);
+    }
+    job.slot_start = slot_start;
+    job.slot_of = slot_of;
+    job.slot_feature = slot_feature;
+    job.iota = iota;
+    double *sums = b_sums.buf;
+    int stopped = 0;
+    long long step = first_step;
+    for (Py_ssize_t start = 0; start < n_rows; start += batch_size) {
+        /* Python's say before each batch (an interrupt stops here). */
+        if (between != Py_None) {
+            PyObject *answer = PyObject_CallNoArgs(between);
+            Py_XDECREF(answer);
+            if (answer == NULL) {
+                stopped = 1;
+                break;
+            }
+        }
+        const Py_ssize_t n = n_rows - start < batch_size ? n_rows - start : batch_size;
+        const Py_ssize_t lanes = (n + LANES - 1) / LANES * LANES;
+        const int64_t *rows = order + start;
+        Py_BEGIN_ALLOW_THREADS
+        gather_lanes(&job, rows, n, lanes);
+        batch_entries(&job);
+        forward_lanes(&job, n, lanes);
+        softmax_lanes(&job, rows, n, lanes, sums);
+        backward_lanes(&job, lanes);
+        adam_all(&job, ++step);
+        Py_END_ALLOW_THREADS
+        sums[3] += 1.0;
+    }
+    if (stopped) {
+        goto done; /* with between's exception */
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_Free(work);
+    PyBuffer_Release(&b_X);
+    PyBuffer_Release(&b_order);
+    PyBuffer_Release(&b_y);
+    PyBuffer_Release(&b_sw);
+    PyBuffer_Release(&b_bits);
+    PyBuffer_Release(&b_signs);
+    PyBuffer_Release(&b_buckets);
+    PyBuffer_Release(&b_sums);
+    for (int i = 0; i < N_PARAMS; i++) {
+        PyBuffer_Release(&b_param[i]);
+    }
+    for (Py_ssize_t i = 0; i < n_moments; i++) {
+        PyBuffer_Release(&b_moment[i]);
+    }
+    return result;
+}
