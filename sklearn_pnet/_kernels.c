@@ -1513,31 +1513,54 @@ done:
 typedef float float16v __attribute__((vector_size(64)));
 #define BLOCK_COLUMNS 256 /* sixteen vectors; then a vector at a time */
 
-/* out[0:16 * N_VECTORS] from the listed non-zeros of a row, as above. */
-#define ADD_BLOCK(NAME, N_VECTORS)                                                    \
-    WIDEST_VECTORS static void NAME(const int32_t *restrict index,                  \
-                                    const float *restrict value, Py_ssize_t n_nonzero, \
-                                    const float *restrict b, Py_ssize_t n_cols,         \
-                                    float *restrict out)                               \
-    {                                                                                  \
-        float16v acc[N_VECTORS];                                                       \
-        for (int k = 0; k < N_VECTORS; k++) {                                          \
-            acc[k] = (float16v){0};                                                    \
-        }                                                                              \
-        for (Py_ssize_t q = 0; q < n_nonzero; q++) {                                   \
-            const float *row = b + (Py_ssize_t)index[q] * n_cols;                      \
-            const float x = value[q];                                                  \
-            for (int k = 0; k < N_VECTORS; k++) {                                      \
-                float16v v;                                                            \
-                memcpy(&v, row + 16 * k, sizeof v);                                    \
-                acc[k] += x * v;                                                       \
-            }                                                                          \
-        }                                                                              \
-        memcpy(out, acc, sizeof acc);                                                  \
+/* out[r] = (start ? start[r] : init) + sum over e < n, in order, of
+ * coef[e] * rows[index[e] * row_size + r] for r < 16 * N: N vectors of sums
+ * kept in registers while the entries are added. start may be out: a sum
+ * carried on from earlier entries. dense_product's blocks take a row's
+ * non-zeros; _student_epoch.c's combine_rows a batch's lanes. */
+#define COMBINE_BLOCK(NAME, N)                                                              \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        float *out, const float *start, const float *rows, Py_ssize_t row_size,            \
+        const int32_t *index, const float *coef, Py_ssize_t n, float init)                 \
+    {                                                                                      \
+        float16v acc[N];                                                                   \
+        for (int i = 0; i < N; i++) {                                                      \
+            if (start != NULL) {                                                           \
+                memcpy(&acc[i], start + 16 * i, sizeof acc[i]);                            \
+            } else {                                                                       \
+                acc[i] = (float16v){0} + init;                                             \
+            }                                                                              \
+        }                                                                                  \
+        for (Py_ssize_t e = 0; e < n; e++) {                                               \
+            const float *row = rows + (Py_ssize_t)index[e] * row_size;                     \
+            const float w = coef[e];                                                       \
+            for (int i = 0; i < N; i++) {                                                  \
+                float16v v;                                                                \
+                memcpy(&v, row + 16 * i, sizeof v);                                        \
+                acc[i] += w * v;                                                           \
+            }                                                                              \
+        }                                                                                  \
+        memcpy(out, acc, sizeof acc);                                                      \
     }
 
-ADD_BLOCK(add_block, 16)
-ADD_BLOCK(add_vector, 1)
+COMBINE_BLOCK(combine1, 1)
+COMBINE_BLOCK(combine16, 16)
+
+/* out[0:256] (add_block) or out[0:16] (add_vector) from the listed
+ * non-zeros of a row, as above, compiled for the widest vectors. */
+WIDEST_VECTORS static void
+add_block(const int32_t *restrict index, const float *restrict value, Py_ssize_t n_nonzero,
+          const float *restrict b, Py_ssize_t n_cols, float *restrict out)
+{
+    combine16(out, NULL, b, n_cols, index, value, n_nonzero, 0.0f);
+}
+
+WIDEST_VECTORS static void
+add_vector(const int32_t *restrict index, const float *restrict value, Py_ssize_t n_nonzero,
+           const float *restrict b, Py_ssize_t n_cols, float *restrict out)
+{
+    combine1(out, NULL, b, n_cols, index, value, n_nonzero, 0.0f);
+}
 #else
 #define BLOCK_COLUMNS 0
 #endif
@@ -1805,6 +1828,10 @@ static PyMethodDef methods[] = {
      "dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)\n\n"
      "a @ b (or a.T @ b) over a's non-zeros, in a fixed order (float32)."},
 #if BLOCK_COLUMNS
+#ifdef STUDENT_EPOCH_TIMERS
+    {"student_epoch_phases", student_epoch_phases, METH_NOARGS,
+     "student_epoch_phases()\n\nSeconds of each phase of student_epoch since the last call."},
+#endif
     {"student_epoch", student_epoch, METH_VARARGS,
      "student_epoch(X, order, y, sample_weight, bits, signs, buckets, weight, threshold, W, "
      "bias, moments, sums, batch_size, first_step, lr_projection, lr_linear, beta1, beta2, eps, "

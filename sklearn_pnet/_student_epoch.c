@@ -52,6 +52,39 @@
 
 typedef int32_t int16v __attribute__((vector_size(64)));
 
+/* Where a step's time goes (benchmarks/student_epoch_phases.py): built with
+ * -DSTUDENT_EPOCH_TIMERS, the kernel adds each phase's seconds to
+ * phase_seconds, which student_epoch_phases() returns and clears. The
+ * installed module has no timers. */
+enum {
+    PHASE_GATHER, PHASE_ENTRIES, PHASE_PROJECTION, PHASE_SCALE_BITS, PHASE_LOGITS,
+    PHASE_SOFTMAX, PHASE_LINEAR_GRAD, PHASE_BITS_GRAD, PHASE_THRESHOLD_GRAD,
+    PHASE_WEIGHT_GRAD, PHASE_ADAM, PHASE_STEPS, N_PHASES
+};
+#ifdef STUDENT_EPOCH_TIMERS
+#include <time.h>
+static double phase_seconds[N_PHASES];
+static double
+phase_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+#define PHASE_START() double phase_clock = phase_now()
+#define PHASE_RESTART() (phase_clock = phase_now())
+#define PHASE_END(I)                               \
+    do {                                           \
+        const double phase_then = phase_now();     \
+        phase_seconds[I] += phase_then - phase_clock; \
+        phase_clock = phase_then;                  \
+    } while (0)
+#else
+#define PHASE_START() ((void)0)
+#define PHASE_RESTART() ((void)0)
+#define PHASE_END(I) ((void)0)
+#endif
+
 /* Sixteen partial sums reduced in a fixed order. */
 static inline __attribute__((always_inline)) float
 lanes_total(const float16v *acc)
@@ -160,36 +193,7 @@ lanes_dot(const float *a, const float *b, Py_ssize_t n)
     return lanes_total(&acc);
 }
 
-/* out[r] = (start ? start[r] : init) + sum over e < n, in order, of
- * coef[e] * rows[index[e]][r] for r < 16 * N: N vectors of sums kept in
- * registers while the entries are added (as dense_product's blocks).
- * start may be out: a sum carried on from earlier entries. */
-#define COMBINE_BLOCK(NAME, N)                                                              \
-    static inline __attribute__((always_inline)) void NAME(                                \
-        float *out, const float *start, const float *rows, Py_ssize_t lanes,               \
-        const int32_t *index, const float *coef, Py_ssize_t n, float init)                 \
-    {                                                                                      \
-        float16v acc[N];                                                                   \
-        for (int i = 0; i < N; i++) {                                                      \
-            if (start != NULL) {                                                           \
-                memcpy(&acc[i], start + LANES * i, sizeof acc[i]);                         \
-            } else {                                                                       \
-                acc[i] = (float16v){0} + init;                                             \
-            }                                                                              \
-        }                                                                                  \
-        for (Py_ssize_t e = 0; e < n; e++) {                                               \
-            const float *row = rows + (Py_ssize_t)index[e] * lanes;                        \
-            const float w = coef[e];                                                       \
-            for (int i = 0; i < N; i++) {                                                  \
-                float16v v;                                                                \
-                memcpy(&v, row + LANES * i, sizeof v);                                     \
-                acc[i] += w * v;                                                           \
-            }                                                                              \
-        }                                                                                  \
-        memcpy(out, acc, sizeof acc);                                                      \
-    }
-
-COMBINE_BLOCK(combine1, 1)
+/* combine1 and combine16 are _kernels.c's (dense_product's blocks). */
 COMBINE_BLOCK(combine2, 2)
 COMBINE_BLOCK(combine3, 3)
 COMBINE_BLOCK(combine4, 4)
@@ -204,7 +208,6 @@ COMBINE_BLOCK(combine12, 12)
 COMBINE_BLOCK(combine13, 13)
 COMBINE_BLOCK(combine14, 14)
 COMBINE_BLOCK(combine15, 15)
-COMBINE_BLOCK(combine16, 16)
 
 /* out[0:lanes] = init + sum over e of coef[e] * rows[index[e]], lanes a
  * multiple of 16: all of a batch of up to 256 rows in one pass over the
@@ -363,6 +366,7 @@ forward_lanes(const struct student_job *job, Py_ssize_t n_rows, Py_ssize_t lanes
         mask[i] = full + i < n_rows ? 1.0f : 0.0f;
     }
     int32_t index[16];
+    PHASE_START();
     for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
         const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
         for (Py_ssize_t k = k0; k < k1; k++) {
@@ -370,6 +374,7 @@ forward_lanes(const struct student_job *job, Py_ssize_t n_rows, Py_ssize_t lanes
             combine_rows(job->z + k * lanes, NULL, job->x, lanes, job->entry_feature + first,
                          job->entry_value + first, job->entry_start[k + 1] - first, 0.0f);
         }
+        PHASE_END(PHASE_PROJECTION);
         /* The scale, from z before the threshold (the same spread). */
         block_index(index, k0, K, K);
         sixteen_dots(job->ones, job->z, index, lanes, job->dots);
@@ -401,12 +406,14 @@ forward_lanes(const struct student_job *job, Py_ssize_t n_rows, Py_ssize_t lanes
                 bk[r] = zk[r] > 0.0f ? 1.0f : 0.0f;
             }
         }
+        PHASE_END(PHASE_SCALE_BITS);
         /* The logits, carried on over the block's bits. */
         for (Py_ssize_t c = 0; c < C; c++) {
             float *lc = job->logit + c * lanes;
             combine_rows(lc, k0 == 0 ? NULL : lc, job->bit, lanes, job->iota + k0,
                          W + c * K + k0, k1 - k0, bias[c]);
         }
+        PHASE_END(PHASE_LOGITS);
     }
 }
 
@@ -514,6 +521,7 @@ backward_lanes(const struct student_job *job, Py_ssize_t lanes)
     }
     memset(g_weight, 0, sizeof(float) * (size_t)job->size[SHARED_WEIGHTS]);
     int32_t index[16];
+    PHASE_START();
     for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
         const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
         block_index(index, k0, K, K);
@@ -524,6 +532,7 @@ backward_lanes(const struct student_job *job, Py_ssize_t lanes)
                 g_W[c * K + k] = job->dots[k - k0];
             }
         }
+        PHASE_END(PHASE_LINEAR_GRAD);
         /* The bits', then z's through the straight-through estimator:
          * |z / s| <= 1 as |z| <= s, and a product with 1 / s. */
         for (Py_ssize_t k = k0; k < k1; k++) {
@@ -535,11 +544,13 @@ backward_lanes(const struct student_job *job, Py_ssize_t lanes)
                 gk[r] = fabsf(zk[r]) <= s ? gk[r] * inverse : 0.0f;
             }
         }
+        PHASE_END(PHASE_BITS_GRAD);
         /* The thresholds': minus the sums of z's gradient. */
         sixteen_dots(job->ones, job->gz, index, lanes, job->dots);
         for (Py_ssize_t k = k0; k < k1; k++) {
             g_threshold[k] = -job->dots[k - k0];
         }
+        PHASE_END(PHASE_THRESHOLD_GRAD);
         /* The shared weights': each slot's feature dotted with z's gradient
          * at its bit, for the block's slots sixteen at a time (x's zero row
          * pads the last). */
@@ -561,6 +572,7 @@ backward_lanes(const struct student_job *job, Py_ssize_t lanes)
                 g_weight[job->buckets[e]] += (float)job->signs[e] * job->dots[i];
             }
         }
+        PHASE_END(PHASE_WEIGHT_GRAD);
     }
 }
 
@@ -616,6 +628,23 @@ adam_all(const struct student_job *job, long long step_count)
  * called before each batch, with the GIL: if it raises, the steps stop
  * there and its exception is raised (sums says how many were taken).
  */
+#ifdef STUDENT_EPOCH_TIMERS
+/* student_epoch_phases(): the seconds of each phase since the last call
+ * (in the order of the PHASE_ names), and the steps taken. */
+static PyObject *
+student_epoch_phases(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    PyObject *phases = PyList_New(N_PHASES);
+    for (int i = 0; phases != NULL && i < N_PHASES; i++) {
+        PyList_SET_ITEM(phases, i, PyFloat_FromDouble(phase_seconds[i]));
+    }
+    memset(phase_seconds, 0, sizeof phase_seconds);
+    return phases;
+}
+#endif
+
 static PyObject *
 student_epoch(PyObject *self, PyObject *args)
 {
@@ -809,12 +838,22 @@ student_epoch(PyObject *self, PyObject *args)
         const Py_ssize_t lanes = (n + LANES - 1) / LANES * LANES;
         const int64_t *rows = order + start;
         Py_BEGIN_ALLOW_THREADS
+        PHASE_START();
         gather_lanes(&job, rows, n, lanes);
+        PHASE_END(PHASE_GATHER);
         batch_entries(&job);
+        PHASE_END(PHASE_ENTRIES);
         forward_lanes(&job, n, lanes);
+        PHASE_RESTART();
         softmax_lanes(&job, rows, n, lanes, sums);
+        PHASE_END(PHASE_SOFTMAX);
         backward_lanes(&job, lanes);
+        PHASE_RESTART();
         adam_all(&job, ++step);
+        PHASE_END(PHASE_ADAM);
+#ifdef STUDENT_EPOCH_TIMERS
+        phase_seconds[PHASE_STEPS] += 1.0;
+#endif
         Py_END_ALLOW_THREADS
         sums[3] += 1.0;
     }

@@ -2,7 +2,6 @@
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,6 +254,13 @@ def test_by_hand_applies_to_the_default_student_only(monkeypatch):
     assert not by_hand_applies(_default_student(40, 3))
 
 
+def _counted(monkeypatch, name):
+    """Count the calls of ``_training.<name>``: the list they append to."""
+    calls, function = [], getattr(_training, name)
+    monkeypatch.setattr(_training, name, lambda *args: calls.append(1) or function(*args))
+    return calls
+
+
 @pytest.mark.parametrize("sparse", [True, False])
 def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
     # A whole default fit (and its weight-sharing fine-tuning) gives the
@@ -266,11 +272,7 @@ def test_fit_by_hand_is_the_autograd_fit(sparse, monkeypatch):
     params = dict(n_bits=64, max_iter=6, weight_clusters=8, random_state=0)
     # Dense rows would go to the compiled epoch, whose numbers are its own.
     monkeypatch.setattr(_training, "student_epoch", None)
-    calls = []
-    by_hand = _training.student_loss_by_hand
-    monkeypatch.setattr(
-        _training, "student_loss_by_hand", lambda *args: calls.append(1) or by_hand(*args)
-    )
+    calls = _counted(monkeypatch, "student_loss_by_hand")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = ProjectionNetClassifier(**params).fit(X, y)
@@ -367,11 +369,7 @@ def test_compiled_epoch_trains_as_the_torch_steps_do(monkeypatch):
 
     X, y = _classification()
     params = dict(n_bits=64, max_iter=30, random_state=0)
-    calls = []
-    compiled = _training.student_epoch
-    monkeypatch.setattr(
-        _training, "student_epoch", lambda *args: calls.append(1) or compiled(*args)
-    )
+    calls = _counted(monkeypatch, "student_epoch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = ProjectionNetClassifier(**params).fit(X[:300], y[:300])
@@ -481,28 +479,13 @@ def test_compiled_epoch_is_the_same_on_every_build(tmp_path):
     # order, so a build for the oldest x86-64 (no target clones, SSE2) gives
     # the model of the installed one (AVX-512 or AVX2 where the CPU has it)
     # to the bit.
-    import importlib.machinery
-    import importlib.util
     import shutil
-    import subprocess
-    import sysconfig
 
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
+    from benchmarks.student_epoch_phases import build_kernels
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler")
-    source = Path(_training.__file__).with_name("_kernels.c")
-    target = tmp_path / ("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run(
-        [
-            compiler, "-O2", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
-            "-DWIDEST_VECTORS=", f"-I{sysconfig.get_paths()['include']}", str(source),
-            "-o", str(target),
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    loader = importlib.machinery.ExtensionFileLoader("sklearn_pnet._kernels", str(target))
-    plain = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(plain)
+    plain = build_kernels(tmp_path, "-DWIDEST_VECTORS=")
     X, y, weight = _batch(False, 130, 40, 4, seed=2)
     X = np.ascontiguousarray(X, dtype=np.float32)
     order = np.random.RandomState(0).permutation(130)
