@@ -1795,7 +1795,10 @@ done:
     return result;
 }
 
-#if BLOCK_COLUMNS
+/* GCC's vector extensions, __builtin_shuffle included (clang spells it
+ * otherwise): elsewhere training keeps the torch steps. */
+#if BLOCK_COLUMNS && defined(__GNUC__) && !defined(__clang__)
+#define HAVE_STUDENT_EPOCH 1
 #include "_student_epoch.c"
 #endif
 
@@ -1827,7 +1830,7 @@ static PyMethodDef methods[] = {
     {"dense_product", dense_product, METH_VARARGS,
      "dense_product(a, b, out, n_a_rows, n_a_cols, n_cols, transpose)\n\n"
      "a @ b (or a.T @ b) over a's non-zeros, in a fixed order (float32)."},
-#if BLOCK_COLUMNS
+#ifdef HAVE_STUDENT_EPOCH
 #ifdef STUDENT_EPOCH_TIMERS
     {"student_epoch_phases", student_epoch_phases, METH_NOARGS,
      "student_epoch_phases()\n\nSeconds of each phase of student_epoch since the last call."},

@@ -85,7 +85,7 @@ phase_now(void)
 #define PHASE_END(I) ((void)0)
 #endif
 
-/* Sixteen partial sums reduced in a fixed order. */
+/* Sixteen partial sums reduced in a fixed order (transposed_totals' tree). */
 static inline __attribute__((always_inline)) float
 lanes_total(const float16v *acc)
 {
