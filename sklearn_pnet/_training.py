@@ -471,6 +471,9 @@ class Trainer:
         # Whether the student's steps go by hand (see _student_by_hand),
         # decided at the first epoch.
         self._by_hand = None
+        # (optimiser, data, arguments) of the compiled epoch, made once for
+        # each optimiser and training set (see _compiled_arguments).
+        self._compiled_arguments_of = None
         self.interrupted = False  # set once by an interrupt: no more training
         self._interrupt_pending = False
 
@@ -711,17 +714,17 @@ class Trainer:
         numpy views, Adam's moments and step counts, the two learning
         rates."""
         adam = self._optimizers[0]
-        cached = getattr(adam, "compiled_arguments", None)
-        if cached is not None and cached[0] is data:
-            return cached[1]
+        cached = self._compiled_arguments_of
+        if cached is not None and cached[0] is adam and cached[1] is data:
+            return cached[2]
         projection, linear = self.student.projection, self.student.mlp[0]
         params = [projection.weight, projection.threshold, linear.weight, linear.bias]
         states = [adam.state_of(p) for p in params]
         arrays = [*projection.slot_arrays(data.X.shape[1]), *(p.detach().numpy() for p in params)]
         moments = [t.numpy() for state in states for t in state[1:3]]
         rates = [adam.learning_rate(projection.weight), adam.learning_rate(linear.weight)]
-        adam.compiled_arguments = (data, (arrays, moments, states, rates))
-        return adam.compiled_arguments[1]
+        self._compiled_arguments_of = (adam, data, (arrays, moments, states, rates))
+        return self._compiled_arguments_of[2]
 
     def step(self, data, batch):
         """One optimiser step on the samples ``batch`` of ``data``.
