@@ -10,8 +10,9 @@ profiler sees as one line. This script builds a copy of the compiled
 module with the kernel's phase timers (``-DSTUDENT_EPOCH_TIMERS``; the
 installed module has none), fits ``ProjectionNetClassifier(random_state=0)``
 with it on each dataset, and prints each phase's microseconds per step and
-share of the step. The timers cost a few clock reads a bit block; compare
-shares, and the total with ``step_speed.py``'s.
+share of the step, on one thread (the timers add up one thread's phases).
+The timers cost a few clock reads a bit block; compare shares, and the
+total with ``step_speed.py``'s.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -83,6 +84,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as directory:
         timed = build_kernels(directory, "-DSTUDENT_EPOCH_TIMERS")
     _training.student_epoch = timed.student_epoch
+    # The timers add up one thread's phases: the steps run on that one.
+    _training.MAX_EPOCH_THREADS = 1
     print("| dataset | phase | us per step | share |")
     print("|---|---|---|---|")
     for name in args.datasets:

@@ -345,15 +345,21 @@ def sparse_bits_product(X, bits, values, table, threshold, weights):
     return out
 
 
-def prediction_threads():
-    """Threads a prediction may use: as many as scikit-learn's own OpenMP
-    code would (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs
-    this process may run on), within the cap of :func:`thread_cap`."""
+def openmp_threads():
+    """As many threads as scikit-learn's own OpenMP code would use
+    (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs this process
+    may run on)."""
     try:
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     except ImportError:  # a scikit-learn that moved it: one thread
         return 1
-    n_threads = max(1, _openmp_effective_n_threads())
+    return max(1, _openmp_effective_n_threads())
+
+
+def prediction_threads():
+    """Threads a prediction may use: :func:`openmp_threads`, within the cap
+    of :func:`thread_cap`."""
+    n_threads = openmp_threads()
     cap = _THREAD_CAP.get()
     return n_threads if cap is None else min(n_threads, cap)
 

@@ -1838,7 +1838,10 @@ static PyMethodDef methods[] = {
     {"student_epoch", student_epoch, METH_VARARGS,
      "student_epoch(X, order, y, sample_weight, bits, signs, buckets, weight, threshold, W, "
      "bias, moments, sums, batch_size, first_step, lr_projection, lr_linear, beta1, beta2, eps, "
-     "loss_weight, between)\n\nThe default student's training steps on dense rows, in one pass."},
+     "loss_weight, between[, n_threads])\n\nThe default student's training steps on dense rows, "
+     "in one pass."},
+    {"student_epoch_helped", student_epoch_helped, METH_NOARGS,
+     "student_epoch_helped()\n\nTasks of student_epoch that its helper threads have taken."},
 #endif
     {"column_std", column_std, METH_VARARGS,
      "column_std(z, out, n_rows, n_cols)\n\n"

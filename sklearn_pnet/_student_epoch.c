@@ -209,22 +209,24 @@ COMBINE_BLOCK(combine13, 13)
 COMBINE_BLOCK(combine14, 14)
 COMBINE_BLOCK(combine15, 15)
 
-/* out[0:lanes] = init + sum over e of coef[e] * rows[index[e]], lanes a
- * multiple of 16: all of a batch of up to 256 rows in one pass over the
- * entries (a block for each number of vectors: the sums stay in
- * registers, and no chain of additions waits on another). */
+/* out[0:width] = init (or start[0:width]) + sum over e of coef[e] *
+ * rows[index[e]][0:width], rows `stride` floats apart, width a multiple of
+ * 16: all of up to 256 lanes in one pass over the entries (a block for
+ * each number of vectors: the sums stay in registers, and no chain of
+ * additions waits on another). Each lane adds the entries in order, so
+ * how the lanes are cut into spans does not change a sum. */
 static inline __attribute__((always_inline)) void
-combine_rows(float *out, const float *start, const float *rows, Py_ssize_t lanes,
-             const int32_t *index, const float *coef, Py_ssize_t n, float init)
+combine_span(float *out, const float *start, const float *rows, Py_ssize_t stride,
+             Py_ssize_t width, const int32_t *index, const float *coef, Py_ssize_t n, float init)
 {
     Py_ssize_t r = 0;
-    for (; r + 16 * LANES <= lanes; r += 16 * LANES) {
-        combine16(out + r, start ? start + r : NULL, rows + r, lanes, index, coef, n, init);
+    for (; r + 16 * LANES <= width; r += 16 * LANES) {
+        combine16(out + r, start ? start + r : NULL, rows + r, stride, index, coef, n, init);
     }
-    switch ((lanes - r) / LANES) {
-#define COMBINE_CASE(N)                                              \
-    case N:                                                          \
-        combine##N(out + r, start ? start + r : NULL, rows + r, lanes, index, coef, n, init); \
+    switch ((width - r) / LANES) {
+#define COMBINE_CASE(N)                                                                   \
+    case N:                                                                               \
+        combine##N(out + r, start ? start + r : NULL, rows + r, stride, index, coef, n, init); \
         break;
         COMBINE_CASE(1)
         COMBINE_CASE(2)
@@ -253,11 +255,15 @@ enum { SHARED_WEIGHTS, THRESHOLDS, LINEAR_WEIGHTS, LINEAR_BIAS, N_PARAMS };
 /* Bits are computed and differentiated sixteen at a time, so that their
  * rows of lanes (13 KB for a batch of 200) are still in the first-level
  * cache for every use: row after row over whole matrices of 200 lanes,
- * the step moved ten times as many bytes and took twice as long. */
+ * the step moved ten times as many bytes and took twice as long. A block
+ * of bits is also the share of work a thread takes at a time. */
 #define BIT_BLOCK 16
+/* Features a thread gathers at a time: sixteen floats of a row are one
+ * cache line. */
+#define FEATURE_BLOCK 16
 
 struct student_job {
-    const float *X; /* n_samples x n_features, C order */
+    _Alignas(64) const float *X; /* n_samples x n_features, C order */
     const int64_t *y;
     const float *sample_weight;
     const int8_t *signs; /* n_features x n_slots */
@@ -273,43 +279,55 @@ struct student_job {
     const int32_t *slot_start, *slot_of, *slot_feature;
     const int32_t *iota; /* 0, 1, 2, ...: n_bits + n_classes + 16 */
     /* Work space for a batch of up to `lanes` rows. */
-    Py_ssize_t lanes;
     float *x;              /* (n_features + 1) x lanes: a feature a row, then zeros */
     float *z, *bit, *gz;   /* (n_bits + 1) x lanes: the last row zeros */
     float *logit, *glogit; /* n_classes x lanes */
     float *ones;           /* lanes */
     float *scale;          /* n_bits */
     float *W_t;            /* n_bits x n_classes: W transposed */
-    float *dots;           /* 16 */
-    /* The slots of this batch's active features, bit by bit:
-     * entry_start (n_bits + 1), entry_feature, entry_slot, entry_value. */
-    int32_t *entry_start, *entry_feature, *entry_slot;
+    double *row_loss, *row_correct; /* lanes: each row's weighted loss, and its weight if right */
+    /* The slots of this batch's active features, bit by bit: bit k's
+     * entry_count[k] of them from slot_start[k] on, in entry_feature,
+     * entry_slot and entry_value; entry_dot, the weights' gradient's
+     * products (all n_features * n_slots long). */
+    int32_t *entry_count, *entry_feature, *entry_slot;
     float *entry_value;
-    float *entry_dot; /* n_features * n_slots: the weights' gradient's products */
+    float *entry_dot;
     unsigned char *active; /* n_features: non-zero somewhere in the batch */
+    /* The batch of the step: its rows, their number, the lanes (a
+     * multiple of 16), and 1 / the sum of their weights. */
+    const int64_t *rows;
+    Py_ssize_t n_rows, lanes;
+    float inverse_weight;
+    /* The lanes' share of a task of logits_task: spans of 16 * span_chunks. */
+    Py_ssize_t span_chunks;
+    /* (The threads read the job all along: nothing else on its lines.) */
+    _Alignas(64) char end[1];
 };
 
-/* The batch's rows as lanes, the zero lanes beyond them, and which
- * features are non-zero somewhere in it. Sixteen rows at a time: a line of
- * the lanes is written whole while sixteen rows are read in step. */
+/* A block of features of the batch's rows, as lanes (the zero lanes
+ * beyond the rows too), and which of them are non-zero somewhere in it:
+ * sixteen rows at a time, a line of lanes written whole while sixteen rows
+ * are read in step. */
 WIDEST_VECTORS static void
-gather_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_rows,
-             Py_ssize_t lanes)
+gather_task(const struct student_job *job, Py_ssize_t task)
 {
-    const Py_ssize_t F = job->n_features;
+    const Py_ssize_t F = job->n_features, lanes = job->lanes, n_rows = job->n_rows;
+    const Py_ssize_t f0 = task * FEATURE_BLOCK;
+    const Py_ssize_t f1 = f0 + FEATURE_BLOCK < F ? f0 + FEATURE_BLOCK : F;
     for (Py_ssize_t r0 = 0; r0 < lanes; r0 += LANES) {
         const float *src[LANES];
         for (int i = 0; i < LANES; i++) {
-            src[i] = r0 + i < n_rows ? job->X + rows[r0 + i] * F : NULL;
+            src[i] = r0 + i < n_rows ? job->X + job->rows[r0 + i] * F : NULL;
         }
-        for (Py_ssize_t f = 0; f < F; f++) {
+        for (Py_ssize_t f = f0; f < f1; f++) {
             float *dst = job->x + f * lanes + r0;
             for (int i = 0; i < LANES; i++) {
                 dst[i] = src[i] != NULL ? src[i][f] : 0.0f;
             }
         }
     }
-    for (Py_ssize_t f = 0; f < F; f++) {
+    for (Py_ssize_t f = f0; f < f1; f++) {
         const float *xf = job->x + f * lanes;
         int any = 0;
         for (Py_ssize_t r = 0; r < lanes; r++) {
@@ -317,28 +335,6 @@ gather_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_ro
         }
         job->active[f] = (unsigned char)any;
     }
-}
-
-/* Each bit's slots of the batch's active features, in order, with their
- * signed weights. */
-static void
-batch_entries(const struct student_job *job)
-{
-    const float *weight = job->param[SHARED_WEIGHTS];
-    Py_ssize_t n = 0;
-    for (Py_ssize_t k = 0; k < job->n_bits; k++) {
-        job->entry_start[k] = (int32_t)n;
-        /* Written whatever the feature, kept (n moves on) if it is active:
-         * no branch to mispredict on MNIST's 25,088 slots. */
-        for (int32_t q = job->slot_start[k]; q < job->slot_start[k + 1]; q++) {
-            const int32_t e = job->slot_of[q], f = job->slot_feature[q];
-            job->entry_feature[n] = f;
-            job->entry_slot[n] = e;
-            job->entry_value[n] = (float)job->signs[e] * weight[job->buckets[e]];
-            n += job->active[f];
-        }
-    }
-    job->entry_start[job->n_bits] = (int32_t)n;
 }
 
 /* Row indices k0, k0 + 1, ... of a block of sixteen, the missing ones
@@ -351,71 +347,77 @@ block_index(int32_t *index, Py_ssize_t k0, Py_ssize_t n, Py_ssize_t pad)
     }
 }
 
-/* The forward pass of the lanes: z (the projection minus the threshold),
- * each bit's scale, the bits and the logits, a block of bits at a time. */
+/* The forward pass of a block of bits: each bit's slots of the batch's
+ * active features with their signed weights, z (the projection minus the
+ * threshold), each bit's scale, and the bits. */
 WIDEST_VECTORS static void
-forward_lanes(const struct student_job *job, Py_ssize_t n_rows, Py_ssize_t lanes)
+forward_task(const struct student_job *job, Py_ssize_t task)
 {
-    const Py_ssize_t K = job->n_bits, C = job->n_classes;
-    const float *threshold = job->param[THRESHOLDS];
-    const float *W = job->param[LINEAR_WEIGHTS], *bias = job->param[LINEAR_BIAS];
-    /* The zero lanes add nothing to the means, and are masked out of the
-     * squares. */
+    const Py_ssize_t K = job->n_bits, lanes = job->lanes, n_rows = job->n_rows;
+    const Py_ssize_t k0 = task * BIT_BLOCK, k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
+    const float *threshold = job->param[THRESHOLDS], *weight = job->param[SHARED_WEIGHTS];
+    PHASE_START();
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        /* Written whatever the feature, kept (n moves on) if it is active:
+         * no branch to mispredict on MNIST's 25,088 slots. */
+        const Py_ssize_t first = job->slot_start[k];
+        Py_ssize_t n = first;
+        for (Py_ssize_t q = first; q < job->slot_start[k + 1]; q++) {
+            const int32_t e = job->slot_of[q], f = job->slot_feature[q];
+            job->entry_feature[n] = f;
+            job->entry_slot[n] = e;
+            job->entry_value[n] = (float)job->signs[e] * weight[job->buckets[e]];
+            n += job->active[f];
+        }
+        job->entry_count[k] = (int32_t)(n - first);
+    }
+    PHASE_END(PHASE_ENTRIES);
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        const Py_ssize_t first = job->slot_start[k];
+        combine_span(job->z + k * lanes, NULL, job->x, lanes, lanes, job->entry_feature + first,
+                     job->entry_value + first, job->entry_count[k], 0.0f);
+    }
+    PHASE_END(PHASE_PROJECTION);
+    /* The scale, from z before the threshold (the same spread). The zero
+     * lanes add nothing to the means, and are masked out of the squares. */
     float16v mask;
     const Py_ssize_t full = n_rows / LANES * LANES;
     for (int i = 0; i < LANES; i++) {
         mask[i] = full + i < n_rows ? 1.0f : 0.0f;
     }
     int32_t index[16];
-    PHASE_START();
-    for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
-        const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
-        for (Py_ssize_t k = k0; k < k1; k++) {
-            const Py_ssize_t first = job->entry_start[k];
-            combine_rows(job->z + k * lanes, NULL, job->x, lanes, job->entry_feature + first,
-                         job->entry_value + first, job->entry_start[k + 1] - first, 0.0f);
-        }
-        PHASE_END(PHASE_PROJECTION);
-        /* The scale, from z before the threshold (the same spread). */
-        block_index(index, k0, K, K);
-        sixteen_dots(job->ones, job->z, index, lanes, job->dots);
-        float16v mean, acc[16];
-        memcpy(&mean, job->dots, sizeof mean);
-        mean /= (float)n_rows;
-        for (int i = 0; i < 16; i++) {
-            const float *zk = job->z + (Py_ssize_t)index[i] * lanes;
-            acc[i] = (float16v){0};
-            for (Py_ssize_t r = 0; r < lanes; r += LANES) {
-                float16v d;
-                memcpy(&d, zk + r, sizeof d);
-                d -= mean[i];
-                if (r >= full) {
-                    d *= mask;
-                }
-                acc[i] += d * d;
+    float dots[16];
+    block_index(index, k0, K, K);
+    sixteen_dots(job->ones, job->z, index, lanes, dots);
+    float16v mean, acc[16];
+    memcpy(&mean, dots, sizeof mean);
+    mean /= (float)n_rows;
+    for (int i = 0; i < 16; i++) {
+        const float *zk = job->z + (Py_ssize_t)index[i] * lanes;
+        acc[i] = (float16v){0};
+        for (Py_ssize_t r = 0; r < lanes; r += LANES) {
+            float16v d;
+            memcpy(&d, zk + r, sizeof d);
+            d -= mean[i];
+            if (r >= full) {
+                d *= mask;
             }
+            acc[i] += d * d;
         }
-        const float16v variance = transposed_totals(acc) / (float)n_rows;
-        for (Py_ssize_t k = k0; k < k1; k++) {
-            const float s = sqrtf(variance[k - k0]);
-            job->scale[k] = s > 0.0f ? s : 1.0f;
-            float *restrict zk = job->z + k * lanes;
-            float *restrict bk = job->bit + k * lanes;
-            const float t = threshold[k];
-            for (Py_ssize_t r = 0; r < lanes; r++) {
-                zk[r] -= t;
-                bk[r] = zk[r] > 0.0f ? 1.0f : 0.0f;
-            }
-        }
-        PHASE_END(PHASE_SCALE_BITS);
-        /* The logits, carried on over the block's bits. */
-        for (Py_ssize_t c = 0; c < C; c++) {
-            float *lc = job->logit + c * lanes;
-            combine_rows(lc, k0 == 0 ? NULL : lc, job->bit, lanes, job->iota + k0,
-                         W + c * K + k0, k1 - k0, bias[c]);
-        }
-        PHASE_END(PHASE_LOGITS);
     }
+    const float16v variance = transposed_totals(acc) / (float)n_rows;
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        const float s = sqrtf(variance[k - k0]);
+        job->scale[k] = s > 0.0f ? s : 1.0f;
+        float *restrict zk = job->z + k * lanes;
+        float *restrict bk = job->bit + k * lanes;
+        const float t = threshold[k];
+        for (Py_ssize_t r = 0; r < lanes; r++) {
+            zk[r] -= t;
+            bk[r] = zk[r] > 0.0f ? 1.0f : 0.0f;
+        }
+    }
+    PHASE_END(PHASE_SCALE_BITS);
 }
 
 /* exp(x) of each lane, for x <= 0 (a logit minus the largest): Cephes'
@@ -443,21 +445,34 @@ lanes_exp(const float16v *argument)
     return p * (float16v)power;
 }
 
-/* The loss of the batch's rows, the gradient of the logits (zero on the
- * zero lanes), and into sums[0..2]: the loss times the batch's weight, the
- * weight, and the weight of the rows whose largest logit is their class. */
+/* The logits of a span of lanes (every bit in order, the bias first), then
+ * their softmax: each row's loss times its weight into row_loss, its
+ * weight into row_correct if its largest logit is its class, and the
+ * gradient of the logits (zero on the zero lanes). */
 WIDEST_VECTORS static void
-softmax_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_rows,
-              Py_ssize_t lanes, double *sums)
+logits_task(const struct student_job *job, Py_ssize_t task)
 {
-    const Py_ssize_t C = job->n_classes;
-    double weight_sum = 0.0;
-    for (Py_ssize_t r = 0; r < n_rows; r++) {
-        weight_sum += job->sample_weight[rows[r]];
+    const Py_ssize_t K = job->n_bits, C = job->n_classes, lanes = job->lanes;
+    const Py_ssize_t n_rows = job->n_rows;
+    const Py_ssize_t r_start = task * job->span_chunks * LANES;
+    const Py_ssize_t r_stop = r_start + job->span_chunks * LANES < lanes
+                                  ? r_start + job->span_chunks * LANES
+                                  : lanes;
+    const float *W = job->param[LINEAR_WEIGHTS], *bias = job->param[LINEAR_BIAS];
+    PHASE_START();
+    /* A block of bits at a time, its rows in the first-level cache for
+     * every class, each sum carried on from the block before. */
+    for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
+        const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
+        for (Py_ssize_t c = 0; c < C; c++) {
+            float *lc = job->logit + c * lanes + r_start;
+            combine_span(lc, k0 == 0 ? NULL : lc, job->bit + r_start, lanes, r_stop - r_start,
+                         job->iota + k0, W + c * K + k0, k1 - k0, bias[c]);
+        }
     }
-    const float inverse = (float)(1.0 / weight_sum);
-    double loss = 0.0, correct = 0.0;
-    for (Py_ssize_t r0 = 0; r0 < lanes; r0 += LANES) {
+    PHASE_END(PHASE_LOGITS);
+    const float inverse = job->inverse_weight;
+    for (Py_ssize_t r0 = r_start; r0 < r_stop; r0 += LANES) {
         float16v top, coef;
         int16v label;
         memcpy(&top, job->logit + r0, sizeof top);
@@ -469,8 +484,9 @@ softmax_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_r
         }
         for (int i = 0; i < LANES; i++) {
             const int in_batch = r0 + i < n_rows;
-            label[i] = in_batch ? (int32_t)job->y[rows[r0 + i]] : 0;
-            coef[i] = in_batch ? job->sample_weight[rows[r0 + i]] * job->loss_weight * inverse : 0.0f;
+            label[i] = in_batch ? (int32_t)job->y[job->rows[r0 + i]] : 0;
+            coef[i] = in_batch ? job->sample_weight[job->rows[r0 + i]] * job->loss_weight * inverse
+                               : 0.0f;
         }
         float16v total = {0};
         for (Py_ssize_t c = 0; c < C; c++) {
@@ -482,11 +498,11 @@ softmax_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_r
             total += e;
         }
         for (int i = 0; i < LANES && r0 + i < n_rows; i++) {
-            const float w = job->sample_weight[rows[r0 + i]];
+            const float w = job->sample_weight[job->rows[r0 + i]];
             const float lse = top[i] + logf(total[i]);
             const float mine = job->logit[label[i] * lanes + r0 + i];
-            loss += (double)w * (double)(lse - mine);
-            correct += mine == top[i] ? (double)w : 0.0;
+            job->row_loss[r0 + i] = (double)w * (double)(lse - mine);
+            job->row_correct[r0 + i] = mine == top[i] ? (double)w : 0.0;
         }
         const float16v share = 1.0f / total;
         for (Py_ssize_t c = 0; c < C; c++) {
@@ -497,112 +513,127 @@ softmax_lanes(const struct student_job *job, const int64_t *rows, Py_ssize_t n_r
             memcpy(job->glogit + c * lanes + r0, &g, sizeof g);
         }
     }
-    /* The batch's mean loss, times its weight, as the epoch's mean adds it. */
-    sums[0] += (double)job->loss_weight * loss;
-    sums[1] += weight_sum;
-    sums[2] += correct;
+    PHASE_END(PHASE_SOFTMAX);
 }
 
-/* out[slot[i] - first] = the lanes' dot product of the slot's feature and
- * z's gradient at bit_of[i], for i < n (n <= 16; x's and gz's zero rows
+/* out[slot[i]] = the lanes' dot product of the slot's feature and z's
+ * gradient at bit_of[i], for i < n (n <= 16; x's and gz's zero rows
  * pad). */
 static inline __attribute__((always_inline)) void
 pair_dots_of(const struct student_job *job, const int32_t *slot, const int32_t *bit_of, int n,
-             Py_ssize_t lanes, float *out, Py_ssize_t first)
+             float *out)
 {
     int32_t a_index[16], b_index[16];
+    float dots[16];
     for (int i = 0; i < 16; i++) {
         a_index[i] = i < n ? job->entry_feature[slot[i]] : (int32_t)job->n_features;
         b_index[i] = i < n ? bit_of[i] : (int32_t)job->n_bits;
     }
-    sixteen_pair_dots(job->x, a_index, job->gz, b_index, lanes, job->dots);
+    sixteen_pair_dots(job->x, a_index, job->gz, b_index, job->lanes, dots);
     for (int i = 0; i < n; i++) {
-        out[slot[i] - first] = job->dots[i];
+        out[slot[i]] = dots[i];
     }
 }
 
-/* The gradients of the four parameters from that of the logits, a block
- * of bits at a time. */
+/* The gradients of a block of bits from that of the logits: the linear
+ * layer's weights of those bits, the bits' (through the straight-through
+ * estimator), the thresholds', and the products of the shared weights'
+ * (entry_dot; step_gradients adds them up). */
 WIDEST_VECTORS static void
-backward_lanes(const struct student_job *job, Py_ssize_t lanes)
+backward_task(const struct student_job *job, Py_ssize_t task)
 {
-    const Py_ssize_t K = job->n_bits, C = job->n_classes;
+    const Py_ssize_t K = job->n_bits, C = job->n_classes, lanes = job->lanes;
+    const Py_ssize_t k0 = task * BIT_BLOCK, k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
     const float *W = job->param[LINEAR_WEIGHTS];
-    float *g_weight = job->grad[SHARED_WEIGHTS], *g_threshold = job->grad[THRESHOLDS];
-    float *g_W = job->grad[LINEAR_WEIGHTS], *g_bias = job->grad[LINEAR_BIAS];
+    float *g_threshold = job->grad[THRESHOLDS], *g_W = job->grad[LINEAR_WEIGHTS];
+    int32_t index[16];
+    float dots[16];
+    PHASE_START();
+    block_index(index, k0, K, K);
+    /* The linear layer's: each class's gradient dotted with the bits. */
     for (Py_ssize_t c = 0; c < C; c++) {
-        g_bias[c] = lanes_dot(job->glogit + c * lanes, job->ones, lanes);
+        sixteen_dots(job->glogit + c * lanes, job->bit, index, lanes, dots);
+        for (Py_ssize_t k = k0; k < k1; k++) {
+            g_W[c * K + k] = dots[k - k0];
+        }
     }
-    for (Py_ssize_t k = 0; k < K; k++) {
+    PHASE_END(PHASE_LINEAR_GRAD);
+    /* The bits', then z's through the straight-through estimator:
+     * |z / s| <= 1 as |z| <= s, and a product with 1 / s. */
+    for (Py_ssize_t k = k0; k < k1; k++) {
         for (Py_ssize_t c = 0; c < C; c++) {
             job->W_t[k * C + c] = W[c * K + k];
         }
+        float *restrict gk = job->gz + k * lanes;
+        const float *restrict zk = job->z + k * lanes;
+        const float s = job->scale[k], inverse = 1.0f / s;
+        combine_span(gk, NULL, job->glogit, lanes, lanes, job->iota, job->W_t + k * C, C, 0.0f);
+        for (Py_ssize_t r = 0; r < lanes; r++) {
+            gk[r] = fabsf(zk[r]) <= s ? gk[r] * inverse : 0.0f;
+        }
     }
+    PHASE_END(PHASE_BITS_GRAD);
+    /* The thresholds': minus the sums of z's gradient. */
+    sixteen_dots(job->ones, job->gz, index, lanes, dots);
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        g_threshold[k] = -dots[k - k0];
+    }
+    PHASE_END(PHASE_THRESHOLD_GRAD);
+    /* The shared weights' products: each slot's feature dotted with z's
+     * gradient at its bit. A bit with sixteen slots or more has its
+     * gradient row read once for sixteen of them; the rest are taken
+     * sixteen at a time across the block's bits (x's zero row pads the
+     * last). */
+    int32_t pending[16], bit_of[16];
+    int n_pending = 0;
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        Py_ssize_t q = job->slot_start[k];
+        const Py_ssize_t end = q + job->entry_count[k];
+        for (; q + 16 <= end; q += 16) {
+            sixteen_dots(job->gz + k * lanes, job->x, job->entry_feature + q, lanes,
+                         job->entry_dot + q);
+        }
+        for (; q < end; q++) {
+            pending[n_pending] = (int32_t)q;
+            bit_of[n_pending] = (int32_t)k;
+            if (++n_pending == 16) {
+                pair_dots_of(job, pending, bit_of, 16, job->entry_dot);
+                n_pending = 0;
+            }
+        }
+    }
+    if (n_pending > 0) {
+        pair_dots_of(job, pending, bit_of, n_pending, job->entry_dot);
+    }
+    PHASE_END(PHASE_WEIGHT_GRAD);
+}
+
+/* What a step adds up on one thread once the tasks are done: the batch's
+ * loss and right rows into sums (row by row, as one loop would), the
+ * bias's gradient, and the shared weights': their products added bit by
+ * bit, then in the order of the slots. */
+WIDEST_VECTORS static void
+step_sums(const struct student_job *job, double *sums)
+{
+    double loss = 0.0, correct = 0.0;
+    for (Py_ssize_t r = 0; r < job->n_rows; r++) {
+        loss += job->row_loss[r];
+        correct += job->row_correct[r];
+    }
+    /* The batch's mean loss, times its weight, as the epoch's mean adds it. */
+    sums[0] += (double)job->loss_weight * loss;
+    sums[2] += correct;
+    for (Py_ssize_t c = 0; c < job->n_classes; c++) {
+        job->grad[LINEAR_BIAS][c] = lanes_dot(job->glogit + c * job->lanes, job->ones, job->lanes);
+    }
+    float *g_weight = job->grad[SHARED_WEIGHTS];
     memset(g_weight, 0, sizeof(float) * (size_t)job->size[SHARED_WEIGHTS]);
-    int32_t index[16];
-    PHASE_START();
-    for (Py_ssize_t k0 = 0; k0 < K; k0 += BIT_BLOCK) {
-        const Py_ssize_t k1 = k0 + BIT_BLOCK < K ? k0 + BIT_BLOCK : K;
-        block_index(index, k0, K, K);
-        /* The linear layer's: each class's gradient dotted with the bits. */
-        for (Py_ssize_t c = 0; c < C; c++) {
-            sixteen_dots(job->glogit + c * lanes, job->bit, index, lanes, job->dots);
-            for (Py_ssize_t k = k0; k < k1; k++) {
-                g_W[c * K + k] = job->dots[k - k0];
-            }
-        }
-        PHASE_END(PHASE_LINEAR_GRAD);
-        /* The bits', then z's through the straight-through estimator:
-         * |z / s| <= 1 as |z| <= s, and a product with 1 / s. */
-        for (Py_ssize_t k = k0; k < k1; k++) {
-            float *restrict gk = job->gz + k * lanes;
-            const float *restrict zk = job->z + k * lanes;
-            const float s = job->scale[k], inverse = 1.0f / s;
-            combine_rows(gk, NULL, job->glogit, lanes, job->iota, job->W_t + k * C, C, 0.0f);
-            for (Py_ssize_t r = 0; r < lanes; r++) {
-                gk[r] = fabsf(zk[r]) <= s ? gk[r] * inverse : 0.0f;
-            }
-        }
-        PHASE_END(PHASE_BITS_GRAD);
-        /* The thresholds': minus the sums of z's gradient. */
-        sixteen_dots(job->ones, job->gz, index, lanes, job->dots);
-        for (Py_ssize_t k = k0; k < k1; k++) {
-            g_threshold[k] = -job->dots[k - k0];
-        }
-        PHASE_END(PHASE_THRESHOLD_GRAD);
-        /* The shared weights': each slot's feature dotted with z's gradient
-         * at its bit. A bit with sixteen slots or more has its gradient
-         * row read once for sixteen of them; the rest are taken sixteen at
-         * a time across the block's bits (x's zero row pads the last).
-         * The weights add the products in the order of the slots. */
-        const Py_ssize_t first = job->entry_start[k0], last = job->entry_start[k1];
-        float *dots = job->entry_dot;
-        int32_t pending[16], bit_of[16];
-        int n_pending = 0;
-        for (Py_ssize_t k = k0; k < k1; k++) {
-            Py_ssize_t q = job->entry_start[k];
-            const Py_ssize_t end = job->entry_start[k + 1];
-            for (; q + 16 <= end; q += 16) {
-                sixteen_dots(job->gz + k * lanes, job->x, job->entry_feature + q, lanes,
-                             dots + (q - first));
-            }
-            for (; q < end; q++) {
-                pending[n_pending] = (int32_t)q;
-                bit_of[n_pending] = (int32_t)k;
-                if (++n_pending == 16) {
-                    pair_dots_of(job, pending, bit_of, 16, lanes, dots, first);
-                    n_pending = 0;
-                }
-            }
-        }
-        if (n_pending > 0) {
-            pair_dots_of(job, pending, bit_of, n_pending, lanes, dots, first);
-        }
-        for (Py_ssize_t q = first; q < last; q++) {
+    for (Py_ssize_t k = 0; k < job->n_bits; k++) {
+        const Py_ssize_t first = job->slot_start[k], end = first + job->entry_count[k];
+        for (Py_ssize_t q = first; q < end; q++) {
             const int32_t e = job->entry_slot[q];
-            g_weight[job->buckets[e]] += (float)job->signs[e] * dots[q - first];
+            g_weight[job->buckets[e]] += (float)job->signs[e] * job->entry_dot[q];
         }
-        PHASE_END(PHASE_WEIGHT_GRAD);
     }
 }
 
@@ -639,10 +670,363 @@ adam_all(const struct student_job *job, long long step_count)
     }
 }
 
+/* Threads. A step's phases are cut into tasks (blocks of features, of
+ * bits, spans of lanes) that write apart from one another, and a thread
+ * takes the next task left: every number is computed as on one thread,
+ * so the model does not depend on the number of threads. The calling
+ * thread runs the step and takes tasks too; helpers only take tasks.
+ *
+ * The helpers are started once and kept (a fit calls student_epoch once
+ * an epoch, and starting and joining a thread at each call cost 50 us,
+ * a tenth of a digits epoch): between calls a helper spins a while, then
+ * yields its core at each look, then sleeps until the next phase opens.
+ * One word says which phase is open (its generation), how many tasks it
+ * has and the next one to take, so that a helper late for a phase cannot take a task
+ * of the next. On a machine where another process keeps a
+ * core busy, waiting must not take that core's time: a waiting thread
+ * yields after a few microseconds, and a call whose phases keep waiting
+ * long for a helper finishes on its own thread. */
+#if defined(__unix__) || defined(__APPLE__)
+#define STUDENT_EPOCH_THREADS 1
+#endif
+
+typedef void (*task_fn)(const struct student_job *, Py_ssize_t);
+
+#ifdef STUDENT_EPOCH_THREADS
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#define MAX_HELPERS 7
+/* How long a waiting thread spins before it yields at each look, and how
+ * long an idle helper yields before it sleeps (seconds). */
+#define SPIN_SECONDS 20e-6
+#define IDLE_SECONDS 500e-6
+/* Phases in which the calling thread had to yield while a helper finished
+ * a task, before it does the rest of the call alone. */
+#define SLOW_PHASES_BEFORE_ALONE 16
+
+/* The word that waiting threads read, the count that the calling thread
+ * reads and the rest each on a cache line of their own: a thread that
+ * writes one does not take the others' lines away from the readers. */
+static struct team {
+    _Alignas(64) uint64_t word; /* generation << 32 | tasks << 16 | next task */
+    _Alignas(64) uint32_t done; /* tasks of the open phase finished */
+    _Alignas(64) task_fn fn;    /* the open phase's */
+    const struct student_job *job;
+    int n_active;  /* helpers 0 .. n_active - 1 take tasks in this call */
+    int sleepers;  /* helpers asleep on `wake` */
+    int n_started; /* helpers running (in this process) */
+    uint32_t generation; /* the calling thread's count */
+    int slow_phases;
+    _Alignas(64) char end[1];
+} team;
+/* Tasks the helpers have taken (for the tests: student_epoch_helped). */
+static struct {
+    _Alignas(64) uint64_t tasks;
+    _Alignas(64) char end[1];
+} helped;
+/* Held by the call that uses the helpers (another call at the same time
+ * runs on its own thread). */
+static pthread_mutex_t team_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+static double
+team_clock(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static inline uint32_t
+open_generation(void)
+{
+    return (uint32_t)(__atomic_load_n(&team.word, __ATOMIC_SEQ_CST) >> 32);
+}
+
+/* One look of a waiting thread that has waited since `since`. */
+static inline void
+team_pause(double since, unsigned *looks)
+{
+    if ((++*looks & 63) == 0 && team_clock() - since > SPIN_SECONDS) {
+        sched_yield();
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Take and run tasks of phase `generation`, the next one left each time,
+ * until none is left; the number taken. (Taking them from the two ends, the calling thread
+ * from the first and the helpers from the last, so that each thread
+ * would find its blocks' rows in its own cache in the next phase, made a
+ * digits step twice as long: BENCHMARKS/SPEED.md, "Thirteenth session".) */
+static int
+team_take(uint32_t generation)
+{
+    uint64_t word = __atomic_load_n(&team.word, __ATOMIC_ACQUIRE);
+    int taken = 0;
+    for (;;) {
+        if ((uint32_t)(word >> 32) != generation || (word & 0xffff) >= ((word >> 16) & 0xffff)) {
+            return taken;
+        }
+        if (__atomic_compare_exchange_n(&team.word, &word, word + 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            /* The phase stays open until this task is done: fn is its. */
+            const task_fn fn = __atomic_load_n(&team.fn, __ATOMIC_RELAXED);
+            fn(team.job, (Py_ssize_t)(word & 0xffff));
+            taken++;
+            __atomic_fetch_add(&team.done, 1, __ATOMIC_RELEASE);
+            word = __atomic_load_n(&team.word, __ATOMIC_ACQUIRE);
+        }
+    }
+}
+
+static void *
+team_helper(void *argument)
+{
+    const int me = (int)(intptr_t)argument;
+    uint32_t seen = open_generation();
+    for (;;) {
+        const double since = team_clock();
+        unsigned looks = 0;
+        while (open_generation() == seen) {
+            team_pause(since, &looks);
+            if ((looks & 63) == 0 && team_clock() - since > IDLE_SECONDS) {
+                pthread_mutex_lock(&sleep_lock);
+                __atomic_fetch_add(&team.sleepers, 1, __ATOMIC_SEQ_CST);
+                while (open_generation() == seen) {
+                    pthread_cond_wait(&wake, &sleep_lock);
+                }
+                __atomic_fetch_sub(&team.sleepers, 1, __ATOMIC_SEQ_CST);
+                pthread_mutex_unlock(&sleep_lock);
+            }
+        }
+        seen = open_generation();
+        if (me < __atomic_load_n(&team.n_active, __ATOMIC_ACQUIRE)) {
+            __atomic_fetch_add(&helped.tasks, team_take(seen), __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+/* A forked child has none of its parent's helpers. */
+static void
+team_forget(void)
+{
+    team.n_started = team.n_active = team.sleepers = 0;
+    pthread_mutex_init(&team_lock, NULL);
+    pthread_mutex_init(&sleep_lock, NULL);
+    pthread_cond_init(&wake, NULL);
+}
+
+/* Enlist up to n_helpers helpers for this call (starting those not yet
+ * running), if no other call has them: the number enlisted. */
+static int
+team_start(const struct student_job *job, int n_helpers)
+{
+    static int atfork_done = 0;
+    n_helpers = n_helpers < MAX_HELPERS ? n_helpers : MAX_HELPERS;
+    if (n_helpers <= 0 || pthread_mutex_trylock(&team_lock) != 0) {
+        return 0;
+    }
+    if (!atfork_done) {
+        atfork_done = pthread_atfork(NULL, NULL, team_forget) == 0;
+    }
+    for (; team.n_started < n_helpers; team.n_started++) {
+        pthread_t thread;
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        const int failed = pthread_create(&thread, &attributes, team_helper,
+                                          (void *)(intptr_t)team.n_started);
+        pthread_attr_destroy(&attributes);
+        if (failed) {
+            break;
+        }
+    }
+    team.job = job;
+    team.slow_phases = 0;
+    const int n = n_helpers < team.n_started ? n_helpers : team.n_started;
+    __atomic_store_n(&team.n_active, n, __ATOMIC_RELEASE);
+    if (n == 0) {
+        pthread_mutex_unlock(&team_lock);
+    }
+    return n;
+}
+
+static void
+team_stop(int n_enlisted)
+{
+    if (n_enlisted > 0) {
+        __atomic_store_n(&team.n_active, 0, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&team_lock);
+    }
+}
+
+/* fn(job, task) for every task < n_tasks, on the enlisted threads; back
+ * when all are done. */
+static void
+team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
+{
+    if (n_enlisted == 0 || __atomic_load_n(&team.n_active, __ATOMIC_RELAXED) == 0 || n_tasks <= 1 ||
+        n_tasks > 0xffff) {
+        for (Py_ssize_t t = 0; t < n_tasks; t++) {
+            fn(job, t);
+        }
+        return;
+    }
+    const uint32_t generation = ++team.generation;
+    __atomic_store_n(&team.fn, fn, __ATOMIC_RELAXED);
+    __atomic_store_n(&team.done, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&team.word, ((uint64_t)generation << 32) | ((uint64_t)n_tasks << 16),
+                     __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&team.sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+    team_take(generation);
+    const double since = team_clock();
+    unsigned looks = 0;
+    while (__atomic_load_n(&team.done, __ATOMIC_ACQUIRE) != (uint32_t)n_tasks) {
+        team_pause(since, &looks);
+    }
+    if (looks > 0 && team_clock() - since > SPIN_SECONDS &&
+        ++team.slow_phases >= SLOW_PHASES_BEFORE_ALONE) {
+        /* The rest of the call on this thread alone. */
+        __atomic_store_n(&team.n_active, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* Whether the helpers help: a second core is not always a second core's
+ * worth (another process may run on it, a virtual machine's two cores
+ * may share one, their caches pass rows between them), and a step's
+ * numbers do not depend on it, so the steps are timed both ways and go
+ * the faster one, by the time a lane took in the recent steps of each
+ * way. The last PACE_PROBE steps of every PACE_PERIOD go the other way;
+ * a way's first PACE_SETTLE steps after a change are not counted (its
+ * rows are in the other core's caches, or its helpers asleep: a single
+ * step with the helpers after thirty without them took twice as long as
+ * the steps after it). The count carries on from call to call (a fit
+ * calls once an epoch) and starts anew, with the helpers, for a model of
+ * another shape. (The steps of two fits at once share it: they only
+ * choose worse.) */
+#define PACE_PERIOD 128
+#define PACE_PROBE 8
+#define PACE_SETTLE 4
+/* The weight left to the older steps at each new one. */
+#define PACE_MEMORY 0.75
+static struct pace {
+    double seconds[2], lanes[2]; /* alone, with the helpers */
+    long long steps;
+    int faster;     /* 1: with the helpers */
+    int last, run;  /* the last step's way, and the steps in a row it went */
+    Py_ssize_t shape[3]; /* n_features, n_bits, n_classes */
+} pace;
+
+static void
+pace_shape(Py_ssize_t n_features, Py_ssize_t n_bits, Py_ssize_t n_classes)
+{
+    if (pace.shape[0] != n_features || pace.shape[1] != n_bits || pace.shape[2] != n_classes) {
+        memset(&pace, 0, sizeof pace);
+        pace.faster = 1;
+        pace.shape[0] = n_features;
+        pace.shape[1] = n_bits;
+        pace.shape[2] = n_classes;
+    }
+}
+
+static int
+pace_choose(int n_enlisted)
+{
+    if (n_enlisted == 0 || __atomic_load_n(&team.n_active, __ATOMIC_RELAXED) == 0) {
+        return 0;
+    }
+    return pace.steps % PACE_PERIOD >= PACE_PERIOD - PACE_PROBE ? !pace.faster : pace.faster;
+}
+
+static void
+pace_add(int with_team, double seconds, Py_ssize_t lanes)
+{
+    pace.run = with_team == pace.last ? pace.run + 1 : 1;
+    pace.last = with_team;
+    if (pace.run > PACE_SETTLE) {
+        pace.seconds[with_team] = PACE_MEMORY * pace.seconds[with_team] + seconds;
+        pace.lanes[with_team] = PACE_MEMORY * pace.lanes[with_team] + (double)lanes;
+    }
+    const long long in_period = ++pace.steps % PACE_PERIOD;
+    /* Decided at the end of a trial of the other way, and along the
+     * counted steps of the faster one. */
+    if (pace.lanes[0] > 0 && pace.lanes[1] > 0 &&
+        (in_period == 0 || (in_period > PACE_SETTLE && in_period <= PACE_PERIOD - PACE_PROBE))) {
+        pace.faster = pace.seconds[1] * pace.lanes[0] < pace.seconds[0] * pace.lanes[1];
+    }
+}
+#else
+/* One thread (no POSIX threads here): the same tasks in order. */
+static double
+team_clock(void)
+{
+    return 0.0;
+}
+
+static void
+pace_shape(Py_ssize_t n_features, Py_ssize_t n_bits, Py_ssize_t n_classes)
+{
+    (void)n_features;
+    (void)n_bits;
+    (void)n_classes;
+}
+
+static int
+pace_choose(int n_enlisted)
+{
+    (void)n_enlisted;
+    return 0;
+}
+
+static void
+pace_add(int with_team, double seconds, Py_ssize_t lanes)
+{
+    (void)with_team;
+    (void)seconds;
+    (void)lanes;
+}
+
+static int
+team_start(const struct student_job *job, int n_helpers)
+{
+    (void)job;
+    (void)n_helpers;
+    return 0;
+}
+
+static void
+team_stop(int n_enlisted)
+{
+    (void)n_enlisted;
+}
+
+static void
+team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
+{
+    (void)n_enlisted;
+    for (Py_ssize_t t = 0; t < n_tasks; t++) {
+        fn(job, t);
+    }
+}
+#endif
+
 /* student_epoch(X, order, y, sample_weight, bits, signs, buckets,
  *               weight, threshold, W, bias, moments, sums,
  *               batch_size, first_step, lr_projection, lr_linear,
- *               beta1, beta2, eps, loss_weight, between)
+ *               beta1, beta2, eps, loss_weight, between[, n_threads])
  *
  * Training steps on the rows order[0:batch_size], order[batch_size:...],
  * ...: X float32 (n_samples x n_features, C order); y int64 class indices
@@ -657,6 +1041,8 @@ adam_all(const struct student_job *job, long long step_count)
  * first_step + 1, Adam's step count. between, a callable or None, is
  * called before each batch, with the GIL: if it raises, the steps stop
  * there and its exception is raised (sums says how many were taken).
+ * n_threads (default 1): the threads to share each step's work, the
+ * calling one included; the numbers do not depend on it.
  */
 #ifdef STUDENT_EPOCH_TIMERS
 /* student_epoch_phases(): the seconds of each phase since the last call
@@ -675,6 +1061,20 @@ student_epoch_phases(PyObject *self, PyObject *args)
 }
 #endif
 
+/* student_epoch_helped(): the tasks the helper threads have taken since
+ * the module was loaded (0 where there are none). */
+static PyObject *
+student_epoch_helped(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+#ifdef STUDENT_EPOCH_THREADS
+    return PyLong_FromUnsignedLongLong(__atomic_load_n(&helped.tasks, __ATOMIC_RELAXED));
+#else
+    return PyLong_FromLong(0);
+#endif
+}
+
 static PyObject *
 student_epoch(PyObject *self, PyObject *args)
 {
@@ -686,11 +1086,12 @@ student_epoch(PyObject *self, PyObject *args)
     long long first_step;
     double lr_projection, lr_linear, beta1, beta2, eps;
     float loss_weight;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*w*w*w*Ow*nLdddddfO", &b_X, &b_order, &b_y,
+    int n_threads = 1;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*w*w*w*Ow*nLdddddfO|i", &b_X, &b_order, &b_y,
                           &b_sw, &b_bits, &b_signs, &b_buckets, &b_param[0], &b_param[1],
                           &b_param[2], &b_param[3], &moments, &b_sums, &batch_size, &first_step,
                           &lr_projection, &lr_linear, &beta1, &beta2, &eps, &loss_weight,
-                          &between)) {
+                          &between, &n_threads)) {
         return NULL;
     }
     PyObject *result = NULL;
@@ -698,6 +1099,10 @@ student_epoch(PyObject *self, PyObject *args)
     memset(&job, 0, sizeof job);
     void *work = NULL;
     Py_ssize_t n_moments = 0;
+    if (n_threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "n_threads must be at least 1");
+        goto done;
+    }
     if (between != Py_None && !PyCallable_Check(between)) {
         PyErr_SetString(PyExc_TypeError, "between must be callable or None");
         goto done;
@@ -790,13 +1195,13 @@ student_epoch(PyObject *self, PyObject *args)
     job.eps = eps;
     job.loss_weight = loss_weight;
     const Py_ssize_t most = batch_size < n_rows ? batch_size : n_rows;
-    job.lanes = (most + LANES - 1) / LANES * LANES;
-    const Py_ssize_t L = job.lanes, E = n_features * n_slots;
+    const Py_ssize_t L = (most + LANES - 1) / LANES * LANES, E = n_features * n_slots;
     const Py_ssize_t n_iota = n_bits + n_classes + 16;
-    const size_t n_floats = (size_t)((n_features + 1) * L + 3 * (n_bits + 1) * L + 2 * n_classes * L +
-                                     L + n_bits + n_bits * n_classes + 16 + 2 * E + n_weights +
-                                     n_bits + n_classes * n_bits + n_classes);
-    const size_t n_ints = (size_t)(2 * (n_bits + 1) + 4 * E + n_iota);
+    /* Two rows of doubles first (4 * L floats' room, on the cache line). */
+    const size_t n_floats = (size_t)(4 * L + (n_features + 1) * L + 3 * (n_bits + 1) * L +
+                                     2 * n_classes * L + L + n_bits + n_bits * n_classes + 2 * E +
+                                     n_weights + n_bits + n_classes * n_bits + n_classes);
+    const size_t n_ints = (size_t)(2 * n_bits + 1 + 4 * E + n_iota);
     /* 64 bytes more, to start the rows of lanes on a cache line: a
      * vector that straddles two lines costs two loads (a step took 20%
      * longer in a process whose block was not aligned so). */
@@ -808,6 +1213,8 @@ student_epoch(PyObject *self, PyObject *args)
     }
     float *next = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
 #define TAKE(N) (next += (N), next - (N))
+    job.row_loss = (double *)TAKE(2 * L);
+    job.row_correct = (double *)TAKE(2 * L);
     job.x = TAKE((n_features + 1) * L);
     job.z = TAKE((n_bits + 1) * L);
     job.bit = TAKE((n_bits + 1) * L);
@@ -817,7 +1224,6 @@ student_epoch(PyObject *self, PyObject *args)
     job.ones = TAKE(L);
     job.scale = TAKE(n_bits);
     job.W_t = TAKE(n_bits * n_classes);
-    job.dots = TAKE(16);
     job.entry_value = TAKE(E);
     job.entry_dot = TAKE(E);
     job.grad[SHARED_WEIGHTS] = TAKE(n_weights);
@@ -828,8 +1234,8 @@ student_epoch(PyObject *self, PyObject *args)
     int32_t *ints = (int32_t *)next;
     int32_t *slot_start = ints, *slot_of = ints + n_bits + 1, *slot_feature = slot_of + E;
     int32_t *iota = slot_feature + E;
-    job.entry_start = iota + n_iota;
-    job.entry_feature = job.entry_start + n_bits + 1;
+    job.entry_count = iota + n_iota;
+    job.entry_feature = job.entry_count + n_bits;
     job.entry_slot = job.entry_feature + E;
     job.active = (unsigned char *)(job.entry_slot + E);
     for (Py_ssize_t r = 0; r < L; r++) {
@@ -845,9 +1251,10 @@ student_epoch(PyObject *self, PyObject *args)
     for (Py_ssize_t k = 0; k < n_bits; k++) {
         slot_start[k + 1] += slot_start[k];
     }
-    memcpy(job.entry_start, slot_start, sizeof(int32_t) * (size_t)(n_bits + 1));
+    int32_t *cursor = job.entry_count; /* free until the first step */
+    memcpy(cursor, slot_start, sizeof(int32_t) * (size_t)n_bits);
     for (Py_ssize_t e = 0; e < E; e++) {
-        const int32_t q = job.entry_start[bits[e]]++; /* entry_start: a cursor here */
+        const int32_t q = cursor[bits[e]]++;
         slot_of[q] = (int32_t)e;
         slot_feature[q] = (int32_t)(e / n_slots);
     }
@@ -858,6 +1265,10 @@ student_epoch(PyObject *self, PyObject *args)
     double *sums = b_sums.buf;
     int stopped = 0;
     long long step = first_step;
+    const int n_enlisted = team_start(&job, n_threads - 1);
+    if (n_enlisted > 0) {
+        pace_shape(n_features, n_bits, n_classes);
+    }
     for (Py_ssize_t start = 0; start < n_rows; start += batch_size) {
         /* Python's say before each batch (an interrupt stops here). */
         if (between != Py_None) {
@@ -869,28 +1280,43 @@ student_epoch(PyObject *self, PyObject *args)
             }
         }
         const Py_ssize_t n = n_rows - start < batch_size ? n_rows - start : batch_size;
-        const Py_ssize_t lanes = (n + LANES - 1) / LANES * LANES;
-        const int64_t *rows = order + start;
+        job.rows = order + start;
+        job.n_rows = n;
+        job.lanes = (n + LANES - 1) / LANES * LANES;
+        double weight_sum = 0.0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            weight_sum += job.sample_weight[job.rows[r]];
+        }
+        job.inverse_weight = (float)(1.0 / weight_sum);
+        const int helpers = pace_choose(n_enlisted) ? n_enlisted : 0;
+        /* As many spans of lanes as threads (each gets one). */
+        const Py_ssize_t n_chunks = job.lanes / LANES, n_team = (Py_ssize_t)helpers + 1;
+        job.span_chunks = (n_chunks + n_team - 1) / n_team;
+        const Py_ssize_t n_spans = (n_chunks + job.span_chunks - 1) / job.span_chunks;
+        const Py_ssize_t n_bit_blocks = (n_bits + BIT_BLOCK - 1) / BIT_BLOCK;
         Py_BEGIN_ALLOW_THREADS
+        const double step_start = n_enlisted > 0 ? team_clock() : 0.0;
         PHASE_START();
-        gather_lanes(&job, rows, n, lanes);
+        team_run(&job, helpers, gather_task, (n_features + FEATURE_BLOCK - 1) / FEATURE_BLOCK);
         PHASE_END(PHASE_GATHER);
-        batch_entries(&job);
-        PHASE_END(PHASE_ENTRIES);
-        forward_lanes(&job, n, lanes);
+        team_run(&job, helpers, forward_task, n_bit_blocks);
+        team_run(&job, helpers, logits_task, n_spans);
+        team_run(&job, helpers, backward_task, n_bit_blocks);
         PHASE_RESTART();
-        softmax_lanes(&job, rows, n, lanes, sums);
-        PHASE_END(PHASE_SOFTMAX);
-        backward_lanes(&job, lanes);
-        PHASE_RESTART();
+        step_sums(&job, sums);
+        sums[1] += weight_sum;
         adam_all(&job, ++step);
         PHASE_END(PHASE_ADAM);
+        if (n_enlisted > 0) {
+            pace_add(helpers > 0, team_clock() - step_start, job.lanes);
+        }
 #ifdef STUDENT_EPOCH_TIMERS
         phase_seconds[PHASE_STEPS] += 1.0;
 #endif
         Py_END_ALLOW_THREADS
         sums[3] += 1.0;
     }
+    team_stop(n_enlisted);
     if (stopped) {
         goto done; /* with between's exception */
     }

@@ -409,7 +409,8 @@ def test_compiled_epoch_only_takes_the_default_student_on_dense_rows(params, spa
 
 
 @needs_student_epoch
-def test_compiled_epoch_stops_where_python_says_and_counts_its_steps():
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_compiled_epoch_stops_where_python_says_and_counts_its_steps(n_threads):
     X, y, weight = _batch(False, 100, 40, 3)
     student = _default_student(40, 3)
     arrays, moments = _epoch_arguments(student, 40)
@@ -426,7 +427,7 @@ def test_compiled_epoch_stops_where_python_says_and_counts_its_steps():
     with pytest.raises(KeyboardInterrupt):
         _training.student_epoch(
             X, np.arange(100), y.numpy(), weight.numpy(), *arrays, moments, sums,
-            20, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, between,
+            20, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, between, n_threads,
         )  # fmt: skip
     assert sums[3] == 2  # two batches of five ran
     assert not np.array_equal(before, arrays[3])
@@ -442,6 +443,7 @@ def test_compiled_epoch_stops_where_python_says_and_counts_its_steps():
         ("moments", "moments must be a sequence of 8 buffers"),
         ("between", "between must be callable or None"),
         ("sums", "inconsistent sizes"),
+        ("n_threads", "n_threads must be at least 1"),
     ],
 )
 def test_compiled_epoch_checks_its_arguments(change, error):
@@ -449,7 +451,9 @@ def test_compiled_epoch_checks_its_arguments(change, error):
     student = _default_student(40, 3)
     arrays, moments = _epoch_arguments(student, 40)
     X = np.ascontiguousarray(X, dtype=np.float32)
-    args = dict(order=np.arange(20), y=y.numpy(), moments=moments, sums=np.zeros(4), between=None)
+    args = dict(
+        order=np.arange(20), y=y.numpy(), moments=moments, sums=np.zeros(4), between=None, n=1
+    )
     if change == "order":
         args["order"] = np.array([0, 20])
     elif change == "y":
@@ -461,13 +465,15 @@ def test_compiled_epoch_checks_its_arguments(change, error):
         args["moments"] = moments[:7]
     elif change == "between":
         args["between"] = 1
+    elif change == "n_threads":
+        args["n"] = 0
     else:
         args["sums"] = np.zeros(3)
     before = [a.copy() for a in arrays[3:]]
     with pytest.raises((ValueError, TypeError), match=error):
         _training.student_epoch(
             X, args["order"], args["y"], weight.numpy(), *arrays, args["moments"], args["sums"],
-            10, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, args["between"],
+            10, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, args["between"], args["n"],
         )  # fmt: skip
     for old, new in zip(before, arrays[3:]):  # nothing trained
         np.testing.assert_array_equal(old, new)
@@ -503,3 +509,79 @@ def test_compiled_epoch_is_the_same_on_every_build(tmp_path):
         results.append([*arrays[3:], *moments, sums])
     for ours, theirs in zip(*results):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def _three_epochs(module, n_threads, n_rows=400, batch_size=100):
+    """Three epochs of student_epoch from one trained state, on
+    ``n_threads``: the parameters, moments and sums they end with."""
+    X, y, weight = _batch(False, n_rows, 40, 4, seed=2)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    order = np.random.RandomState(0).permutation(n_rows)
+    student = _default_student(40, 4)
+    _trained_state(student)
+    arrays, moments = _epoch_arguments(student, 40)
+    sums = np.zeros(4)
+    steps = -(-n_rows // batch_size)
+    for epoch in range(3):
+        module.student_epoch(
+            X, order, y.numpy(), weight.numpy(), *arrays, moments, sums,
+            batch_size, epoch * steps, 0.03, 0.001, 0.9, 0.999, 1e-8, 1.0, None, n_threads,
+        )  # fmt: skip
+    return [*arrays[3:], *moments, sums]
+
+
+@needs_student_epoch
+def test_compiled_epoch_is_the_same_on_any_number_of_threads():
+    # A step's phases are shared out as tasks that write apart from one
+    # another, and every number is computed as on one thread: one, two or
+    # three threads give the same model to the bit. (The helpers must have
+    # taken some of the tasks for that to say anything.)
+    from sklearn_pnet import _kernels
+
+    helped = _kernels.student_epoch_helped()
+    one = _three_epochs(_training, 1)
+    for n_threads in (2, 3):
+        for ours, theirs in zip(_three_epochs(_training, n_threads), one):
+            np.testing.assert_array_equal(ours, theirs)
+    assert _kernels.student_epoch_helped() > helped
+
+
+def _epoch_in_a_fork(n_threads):
+    return _three_epochs(_training, n_threads)
+
+
+@needs_student_epoch
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_compiled_epoch_trains_in_a_forked_child():
+    # The helper threads are kept from call to call; a child forked after
+    # they started (multiprocessing, joblib) has none of them, starts its
+    # own, and trains as the parent does.
+    import multiprocessing
+
+    ours = _three_epochs(_training, 2)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        theirs = pool.apply_async(_epoch_in_a_fork, (2,)).get(timeout=120)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_student_epoch
+def test_compiled_epoch_threads_follow_threadpoolctl(monkeypatch):
+    # As many threads as scikit-learn's OpenMP code would take, up to
+    # MAX_EPOCH_THREADS: a threadpoolctl limit of one leaves one.
+    from sklearn_pnet import ProjectionNetClassifier, _inference
+
+    seen = []
+    real = _training.student_epoch
+    monkeypatch.setattr(_training, "student_epoch", lambda *a: seen.append(a[-1]) or real(*a))
+    X, y = _classification(100)
+    clf = ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for limit in (1, 2):
+            seen.clear()
+            with threadpool_limits(limit):
+                expected = min(_inference.openmp_threads(), _training.MAX_EPOCH_THREADS)
+                clf.fit(X, y)
+            assert seen == [expected] * 2
+            assert expected == 1 or limit == 2
