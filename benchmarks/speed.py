@@ -15,7 +15,10 @@ set (best of several calls), one-row latency (median of 1,000 calls on
 single test rows) and test accuracy. Ratios are ProjectionNet's figure over
 each peer's, measured minutes apart on the same machine: the numbers this
 report stands on, since a shared machine's absolute times move from run to
-run. Threads are left as each library sets them (what a user gets).
+run. Threads are left as each library sets them (what a user gets). Each
+fit starts after a pause of ``SETTLE_SECONDS``: OpenBLAS's threads spin
+for about 0.2 s after a product (the previous system's predictions), and a
+fit that starts while they spin shares the cores with them.
 
 ``--busy`` runs a CPU-bound process beside the fits (one spinning Python
 process: half of a 2-core machine taken) to show how each system's fit
@@ -63,6 +66,12 @@ from sklearn_pnet import ProjectionNetClassifier, _inference
 HERE = Path(__file__).resolve().parent
 SEED = 0
 N_LATENCY_CALLS = 1000
+# A pause before each fit, for the threads of the system before to go
+# idle: a default digits fit of ProjectionNet took 111 ms right after
+# MLPClassifier's, 78 ms 0.2 s after it and 76 ms after 0.5 s or more, and
+# 75 ms after an MLPClassifier fit on one BLAS thread (02:59, a throwaway
+# script timing the fits, benchmarks/SPEED.md "Thirteenth session").
+SETTLE_SECONDS = 1.0
 
 # Every system with its default settings (and a seed); the first is ours.
 SYSTEMS = {
@@ -106,6 +115,7 @@ def one_row_latency(predict, X, n_calls=N_LATENCY_CALLS):
 def measure(name, make, features):
     """Fit and use one system; returns its row of the report."""
     model = make()
+    time.sleep(SETTLE_SECONDS)
     with warnings.catch_warnings():
         # Defaults are measured as they are, converged or not.
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -12,7 +12,9 @@
  * (benchmarks/SPEED.md, "Twelfth session"). Here the whole step runs in C,
  * in the layout that suits a batch of 200: its rows side by side as lanes,
  * so that every loop runs along the lanes, with the sums of sixteen lanes
- * or of a few rows kept in vector registers.
+ * or of a few rows kept in vector registers. Where a second core helps,
+ * a step's work is shared among threads, with the same numbers (see
+ * "Threads" below).
  *
  * The numbers are its own, not torch's: the products add in the order
  * below, the softmax uses its own exp (lanes_exp; the C library's logf for
@@ -677,15 +679,16 @@ adam_all(const struct student_job *job, long long step_count)
  * thread runs the step and takes tasks too; helpers only take tasks.
  *
  * The helpers are started once and kept (a fit calls student_epoch once
- * an epoch, and starting and joining a thread at each call cost 50 us,
- * a tenth of a digits epoch): between calls a helper spins a while, then
+ * an epoch, and starting and joining a thread at each call cost 50 us, a
+ * sixth of a digits epoch): between calls a helper spins a while, then
  * yields its core at each look, then sleeps until the next phase opens.
  * One word says which phase is open (its generation), how many tasks it
- * has and the next one to take, so that a helper late for a phase cannot take a task
- * of the next. On a machine where another process keeps a
+ * has and the next one to take, so that a helper late for a phase cannot
+ * take a task of the next. On a machine where another process keeps a
  * core busy, waiting must not take that core's time: a waiting thread
- * yields after a few microseconds, and a call whose phases keep waiting
- * long for a helper finishes on its own thread. */
+ * yields after a few microseconds, a call whose phases keep waiting long
+ * for a helper finishes on its own thread, and the steps go without the
+ * helpers where that is faster (pace_choose). */
 #if defined(__unix__) || defined(__APPLE__)
 #define STUDENT_EPOCH_THREADS 1
 #endif
@@ -762,10 +765,11 @@ team_pause(double since, unsigned *looks)
 }
 
 /* Take and run tasks of phase `generation`, the next one left each time,
- * until none is left; the number taken. (Taking them from the two ends, the calling thread
- * from the first and the helpers from the last, so that each thread
- * would find its blocks' rows in its own cache in the next phase, made a
- * digits step twice as long: BENCHMARKS/SPEED.md, "Thirteenth session".) */
+ * until none is left; the number taken. (Taking them from the two ends,
+ * the calling thread from the first and the helpers from the last, so
+ * that each thread would find its blocks' rows in its own cache in the
+ * next phase, made a digits step twice as long: benchmarks/SPEED.md,
+ * "Thirteenth session".) */
 static int
 team_take(uint32_t generation)
 {
@@ -1042,7 +1046,8 @@ team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n
  * called before each batch, with the GIL: if it raises, the steps stop
  * there and its exception is raised (sums says how many were taken).
  * n_threads (default 1): the threads to share each step's work, the
- * calling one included; the numbers do not depend on it.
+ * calling one included; the numbers do not depend on it. Returns whether
+ * every parameter is finite after the steps.
  */
 #ifdef STUDENT_EPOCH_TIMERS
 /* student_epoch_phases(): the seconds of each phase since the last call
@@ -1204,9 +1209,11 @@ student_epoch(PyObject *self, PyObject *args)
     const size_t n_ints = (size_t)(2 * n_bits + 1 + 4 * E + n_iota);
     /* 64 bytes more, to start the rows of lanes on a cache line: a
      * vector that straddles two lines costs two loads (a step took 20%
-     * longer in a process whose block was not aligned so). */
-    work = PyMem_Calloc(1, n_floats * sizeof(float) + n_ints * sizeof(int32_t) +
-                           (size_t)n_features + 64);
+     * longer in a process whose block was not aligned so). Not zeroed
+     * (that was a tenth of a digits epoch): every array is written before
+     * it is read, but for the counts and the rows of zeros below. */
+    work = PyMem_Malloc(n_floats * sizeof(float) + n_ints * sizeof(int32_t) +
+                        (size_t)n_features + 64);
     if (work == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -1234,6 +1241,7 @@ student_epoch(PyObject *self, PyObject *args)
     int32_t *ints = (int32_t *)next;
     int32_t *slot_start = ints, *slot_of = ints + n_bits + 1, *slot_feature = slot_of + E;
     int32_t *iota = slot_feature + E;
+    memset(slot_start, 0, sizeof(int32_t) * (size_t)(n_bits + 1));
     job.entry_count = iota + n_iota;
     job.entry_feature = job.entry_count + n_bits;
     job.entry_slot = job.entry_feature + E;
@@ -1288,6 +1296,12 @@ student_epoch(PyObject *self, PyObject *args)
             weight_sum += job.sample_weight[job.rows[r]];
         }
         job.inverse_weight = (float)(1.0 / weight_sum);
+        /* The rows of zeros that pad blocks of sixteen, at this batch's stride. */
+        const size_t row_bytes = sizeof(float) * (size_t)job.lanes;
+        memset(job.x + n_features * job.lanes, 0, row_bytes);
+        memset(job.z + n_bits * job.lanes, 0, row_bytes);
+        memset(job.bit + n_bits * job.lanes, 0, row_bytes);
+        memset(job.gz + n_bits * job.lanes, 0, row_bytes);
         const int helpers = pace_choose(n_enlisted) ? n_enlisted : 0;
         /* As many spans of lanes as threads (each gets one). */
         const Py_ssize_t n_chunks = job.lanes / LANES, n_team = (Py_ssize_t)helpers + 1;
@@ -1320,8 +1334,15 @@ student_epoch(PyObject *self, PyObject *args)
     if (stopped) {
         goto done; /* with between's exception */
     }
-    result = Py_None;
-    Py_INCREF(result);
+    /* Whether every parameter is finite (the trainer checks it at every
+     * epoch; here it costs a pass over a few thousand floats). */
+    int finite = 1;
+    for (int i = 0; i < N_PARAMS; i++) {
+        for (Py_ssize_t j = 0; j < job.size[i]; j++) {
+            finite &= isfinite(job.param[i][j]) != 0;
+        }
+    }
+    result = PyBool_FromLong(finite);
 done:
     PyMem_Free(work);
     PyBuffer_Release(&b_X);

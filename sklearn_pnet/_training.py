@@ -490,6 +490,9 @@ class Trainer:
         # each optimiser and training set (see _compiled_arguments).
         self._compiled_arguments_of = None
         self._parameter_list = None  # see _parameters
+        # Whether the compiled epoch found every weight finite (None: not
+        # told; _check_finite looks for itself).
+        self._weights_finite = None
         self.interrupted = False  # set once by an interrupt: no more training
         self._interrupt_pending = False
 
@@ -721,7 +724,7 @@ class Trainer:
         arrays, moments, states, rates = self._compiled_arguments(data)
         sums = np.zeros(4)
         try:
-            student_epoch(
+            self._weights_finite = student_epoch(
                 data.float32_rows(), order, data.y, data.sample_weight, *arrays, moments, sums,
                 self.settings.batch_size, states[0][0], *rates, *self._optimizers[0].betas,
                 self._optimizers[0].eps, self.loss.loss_weights[2], self._raise_if_interrupted,
@@ -851,7 +854,10 @@ class Trainer:
         """Raise ``ValueError`` if the epoch's loss or any weight is not
         finite: training has diverged, and a model with NaN or infinite
         weights would predict nonsense (or one class) without a word."""
-        finite = math.isfinite(loss) and all(_all_finite(p) for p in self._parameters())
+        told, self._weights_finite = self._weights_finite, None
+        finite = math.isfinite(loss) and (
+            told if told is not None else all(_all_finite(p) for p in self._parameters())
+        )
         if not finite:
             what = "some weights are not finite"
             if not math.isfinite(loss):

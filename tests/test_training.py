@@ -585,3 +585,30 @@ def test_compiled_epoch_threads_follow_threadpoolctl(monkeypatch):
                 clf.fit(X, y)
             assert seen == [expected] * 2
             assert expected == 1 or limit == 2
+
+
+@needs_student_epoch
+def test_compiled_epoch_says_whether_its_weights_are_finite(monkeypatch):
+    # The kernel returns whether every parameter is finite after its steps,
+    # and the trainer stops on its word as on its own check's.
+    from sklearn_pnet import ProjectionNetClassifier
+
+    X, y, weight = _batch(False, 20, 40, 3)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    answers = []
+    for bad in (False, True):
+        student = _default_student(40, 3)
+        arrays, moments = _epoch_arguments(student, 40)
+        if bad:
+            arrays[6][0] = np.inf  # the bias: it stays infinite through Adam
+        finite = _training.student_epoch(
+            X, np.arange(20), y.numpy(), weight.numpy(), *arrays, moments, np.zeros(4),
+            10, 0, 0.01, 0.001, 0.9, 0.999, 1e-8, 1.0, None,
+        )  # fmt: skip
+        answers.append(finite)
+    assert answers == [True, False]
+    real = _training.student_epoch
+    monkeypatch.setattr(_training, "student_epoch", lambda *args: real(*args) and False)
+    X, y = _classification(100)
+    with pytest.raises(ValueError, match="diverged at epoch 1: some weights are not finite"):
+        ProjectionNetClassifier(n_bits=64, max_iter=2, random_state=0).fit(X, y)
