@@ -301,26 +301,31 @@ struct student_job {
     const int64_t *rows;
     Py_ssize_t n_rows, lanes;
     float inverse_weight;
+    /* The batch that gather_task gathers (this one, or the next one while
+     * this one's sums and Adam run), and its lanes. */
+    const int64_t *gather_rows;
+    Py_ssize_t gather_n_rows, gather_lanes;
     /* The lanes' share of a task of logits_task: spans of 16 * span_chunks. */
     Py_ssize_t span_chunks;
     /* (The threads read the job all along: nothing else on its lines.) */
     _Alignas(64) char end[1];
 };
 
-/* A block of features of the batch's rows, as lanes (the zero lanes
- * beyond the rows too), and which of them are non-zero somewhere in it:
+/* A block of features of the rows to gather, as lanes (the zero lanes
+ * beyond the rows too), and which of them are non-zero somewhere in them:
  * sixteen rows at a time, a line of lanes written whole while sixteen rows
  * are read in step. */
 WIDEST_VECTORS static void
 gather_task(const struct student_job *job, Py_ssize_t task)
 {
-    const Py_ssize_t F = job->n_features, lanes = job->lanes, n_rows = job->n_rows;
+    const Py_ssize_t F = job->n_features, lanes = job->gather_lanes, n_rows = job->gather_n_rows;
+    const int64_t *rows = job->gather_rows;
     const Py_ssize_t f0 = task * FEATURE_BLOCK;
     const Py_ssize_t f1 = f0 + FEATURE_BLOCK < F ? f0 + FEATURE_BLOCK : F;
     for (Py_ssize_t r0 = 0; r0 < lanes; r0 += LANES) {
         const float *src[LANES];
         for (int i = 0; i < LANES; i++) {
-            src[i] = r0 + i < n_rows ? job->X + job->rows[r0 + i] * F : NULL;
+            src[i] = r0 + i < n_rows ? job->X + rows[r0 + i] * F : NULL;
         }
         for (Py_ssize_t f = f0; f < f1; f++) {
             float *dst = job->x + f * lanes + r0;
@@ -873,17 +878,15 @@ team_stop(int n_enlisted)
     }
 }
 
-/* fn(job, task) for every task < n_tasks, on the enlisted threads; back
- * when all are done. */
-static void
-team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
+/* Open a phase of n_tasks tasks for the helpers to take: 1, or 0 where
+ * the call runs alone (or the phase has one task), and team_finish runs
+ * them all. */
+static int
+team_open(int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
 {
     if (n_enlisted == 0 || __atomic_load_n(&team.n_active, __ATOMIC_RELAXED) == 0 || n_tasks <= 1 ||
         n_tasks > 0xffff) {
-        for (Py_ssize_t t = 0; t < n_tasks; t++) {
-            fn(job, t);
-        }
-        return;
+        return 0;
     }
     const uint32_t generation = ++team.generation;
     __atomic_store_n(&team.fn, fn, __ATOMIC_RELAXED);
@@ -895,7 +898,21 @@ team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n
         pthread_cond_broadcast(&wake);
         pthread_mutex_unlock(&sleep_lock);
     }
-    team_take(generation);
+    return 1;
+}
+
+/* Take the tasks of the phase that are left (all of them where it was not
+ * opened), and wait for the helpers' to be done. */
+static void
+team_finish(const struct student_job *job, int opened, task_fn fn, Py_ssize_t n_tasks)
+{
+    if (!opened) {
+        for (Py_ssize_t t = 0; t < n_tasks; t++) {
+            fn(job, t);
+        }
+        return;
+    }
+    team_take(team.generation);
     const double since = team_clock();
     unsigned looks = 0;
     while (__atomic_load_n(&team.done, __ATOMIC_ACQUIRE) != (uint32_t)n_tasks) {
@@ -921,7 +938,7 @@ team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n
  * calls once an epoch) and starts anew, with the helpers, for a model of
  * another shape. (The steps of two fits at once share it: they only
  * choose worse.) */
-#define PACE_PERIOD 128
+#define PACE_PERIOD 256
 #define PACE_PROBE 8
 #define PACE_SETTLE 4
 /* The weight left to the older steps at each new one. */
@@ -1017,15 +1034,32 @@ team_stop(int n_enlisted)
     (void)n_enlisted;
 }
 
-static void
-team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
+static int
+team_open(int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
 {
     (void)n_enlisted;
+    (void)fn;
+    (void)n_tasks;
+    return 0;
+}
+
+static void
+team_finish(const struct student_job *job, int opened, task_fn fn, Py_ssize_t n_tasks)
+{
+    (void)opened;
     for (Py_ssize_t t = 0; t < n_tasks; t++) {
         fn(job, t);
     }
 }
 #endif
+
+/* fn(job, task) for every task < n_tasks, on the enlisted threads; back
+ * when all are done. */
+static void
+team_run(const struct student_job *job, int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
+{
+    team_finish(job, team_open(n_enlisted, fn, n_tasks), fn, n_tasks);
+}
 
 /* student_epoch(X, order, y, sample_weight, bits, signs, buckets,
  *               weight, threshold, W, bias, moments, sums,
@@ -1308,19 +1342,39 @@ student_epoch(PyObject *self, PyObject *args)
         job.span_chunks = (n_chunks + n_team - 1) / n_team;
         const Py_ssize_t n_spans = (n_chunks + job.span_chunks - 1) / job.span_chunks;
         const Py_ssize_t n_bit_blocks = (n_bits + BIT_BLOCK - 1) / BIT_BLOCK;
+        const Py_ssize_t n_gather = (n_features + FEATURE_BLOCK - 1) / FEATURE_BLOCK;
+        const Py_ssize_t next = start + batch_size;
         Py_BEGIN_ALLOW_THREADS
         const double step_start = n_enlisted > 0 ? team_clock() : 0.0;
         PHASE_START();
-        team_run(&job, helpers, gather_task, (n_features + FEATURE_BLOCK - 1) / FEATURE_BLOCK);
+        if (start == 0) { /* (the later ones are gathered during the step before) */
+            job.gather_rows = job.rows;
+            job.gather_n_rows = n;
+            job.gather_lanes = job.lanes;
+            team_run(&job, helpers, gather_task, n_gather);
+        }
         PHASE_END(PHASE_GATHER);
         team_run(&job, helpers, forward_task, n_bit_blocks);
         team_run(&job, helpers, logits_task, n_spans);
         team_run(&job, helpers, backward_task, n_bit_blocks);
+        /* x is free: the next batch's rows are gathered by the helpers while
+         * this thread adds up this one's gradients and takes Adam's step. */
+        int opened = 0;
+        if (next < n_rows) {
+            job.gather_rows = order + next;
+            job.gather_n_rows = n_rows - next < batch_size ? n_rows - next : batch_size;
+            job.gather_lanes = (job.gather_n_rows + LANES - 1) / LANES * LANES;
+            opened = team_open(helpers, gather_task, n_gather);
+        }
         PHASE_RESTART();
         step_sums(&job, sums);
         sums[1] += weight_sum;
         adam_all(&job, ++step);
         PHASE_END(PHASE_ADAM);
+        if (next < n_rows) {
+            team_finish(&job, opened, gather_task, n_gather);
+            PHASE_END(PHASE_GATHER);
+        }
         if (n_enlisted > 0) {
             pace_add(helpers > 0, team_clock() - step_start, job.lanes);
         }
