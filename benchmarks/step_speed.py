@@ -21,16 +21,20 @@ each of these ways, alternating them, best of ``--repeats`` fits each:
   AVX-512 path (``_kernels.wide_products(False)``);
 - "torch steps": on dense rows, the steps through torch and the kernels
   above instead of the compiled epoch (``_training.student_epoch`` turned
-  off), which computes in its own order and so fits another model.
+  off), which computes in its own order and so fits another model;
+- "one thread": the compiled epoch on one thread instead of as many as
+  OpenMP would take (``_training.MAX_EPOCH_THREADS`` set to 1), which
+  must fit the model "as shipped" does.
 
 The "same model as" column names the ways whose model this way's is to
 the bit (its weights, thresholds and loss curve, every seed): the first
 three must match "as shipped" on sparse rows, and on dense rows, where the
-compiled epoch takes the fit, "autograd" must match "torch steps". The
-accuracy column (test accuracy: the mean over ``--seeds``, then each seed's)
-compares the compiled epoch with the torch steps. Times are seconds per
-fit (seed 0) and microseconds per optimiser step, on one thread
-(training's default).
+compiled epoch takes the fit, "autograd" must match "torch steps" and
+"one thread" "as shipped". The accuracy column (test accuracy: the mean
+over ``--seeds``, then each seed's) compares the compiled epoch with the
+torch steps. Times are seconds per fit (seed 0) and microseconds per
+optimiser step; torch trains on one thread (training's default), the
+compiled epoch on up to ``MAX_EPOCH_THREADS``.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -83,6 +87,7 @@ WAYS = {
     "torch Adam": lambda: _without(_training, "adam_moments", None),
     "one slot at a time": _one_slot_at_a_time,
     "torch steps": lambda: _without(_training, "student_epoch", None),
+    "one thread": lambda: _without(_training, "MAX_EPOCH_THREADS", 1),
 }
 
 

@@ -345,15 +345,16 @@ def sparse_bits_product(X, bits, values, table, threshold, weights):
     return out
 
 
-def openmp_threads():
+def openmp_threads(only_physical_cores=True):
     """As many threads as scikit-learn's own OpenMP code would use
     (``threadpoolctl``'s limits, ``OMP_NUM_THREADS``, the CPUs this process
-    may run on)."""
+    may run on; with ``only_physical_cores``, scikit-learn's default, its
+    physical cores, which joblib counts once a process with ``lscpu``)."""
     try:
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     except ImportError:  # a scikit-learn that moved it: one thread
         return 1
-    return max(1, _openmp_effective_n_threads())
+    return max(1, _openmp_effective_n_threads(only_physical_cores=only_physical_cores))
 
 
 def prediction_threads():

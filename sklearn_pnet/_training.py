@@ -115,8 +115,10 @@ def training_threads():
     afterwards.
     """
     threads = torch.get_num_threads()
-    # Counted before torch's setting, which OpenMP's count follows.
-    token = _EPOCH_THREADS.set(min(openmp_threads(), MAX_EPOCH_THREADS))
+    # Counted before torch's setting, which OpenMP's count follows; the CPUs
+    # as the system counts them (joblib's count of physical cores runs
+    # lscpu, 3 ms of a process's first digits fit, a twentieth of it).
+    token = _EPOCH_THREADS.set(min(openmp_threads(only_physical_cores=False), MAX_EPOCH_THREADS))
     cap = training_thread_cap()
     if cap is not None:
         torch.set_num_threads(cap)
