@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from benchmarks import (
     datasets,
+    epoch_threads,
     linear_ceiling,
     measure,
     pipeline_speed,
@@ -541,6 +542,7 @@ def test_pipeline_speed_times_every_pipeline_on_raw_text():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_speed_reports_every_system_and_the_numpy_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(speed, "N_LATENCY_CALLS", 20)
+    monkeypatch.setattr(speed, "SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(speed, "SYSTEMS", {k: speed.SYSTEMS[k] for k in list(speed.SYSTEMS)[:2]})
     speed.main(["--datasets", "digits", "--max-iter", "2", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
@@ -552,6 +554,25 @@ def test_speed_reports_every_system_and_the_numpy_fallback(tmp_path, monkeypatch
     assert ours["predict_rows_per_s_numpy"] > 0 and peer["predict_rows_per_s_numpy"] is None
     report = (tmp_path / "SPEED.md").read_text()
     assert "over each peer" in report and "without the compiled kernel" in report
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_epoch_threads_times_each_way_and_restores_the_threads(capsys):
+    from sklearn_pnet import _training
+
+    before = _training.MAX_EPOCH_THREADS
+    epoch_threads.main(["--repeats", "1"])
+    assert _training.MAX_EPOCH_THREADS == before
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| one thread",
+        "| default threads",
+        "| 0.0 s after MLPClassifier's fit",
+        "| 0.2 s after MLPClassifier's fit",
+        "| 1.0 s after MLPClassifier's fit",
+        "| right after MLPClassifier's fit on one BLAS thread",
+    ]
+    assert all(float(row.split(" | ")[1]) > 0 for row in rows[1:])
 
 
 def test_linear_ceiling_folds_quantizes_and_trains_linear_models():
