@@ -19,6 +19,9 @@ from setuptools import Extension, setup
 # -fno-math-errno: sqrtf becomes the CPU's (vectorised, correctly rounded)
 # square root instead of a call that may set errno, which nothing reads.
 compile_args = [] if sys.platform == "win32" else ["-ffp-contract=off", "-fno-math-errno"]
+# The compiled epoch's helper threads (POSIX threads; on one thread without).
+link_args = [] if sys.platform == "win32" else ["-pthread"]
+compile_args += link_args
 
 setup(
     ext_modules=[
@@ -28,6 +31,7 @@ setup(
             # Included by _kernels.c: a change to it rebuilds the module.
             depends=["sklearn_pnet/_student_epoch.c"],
             extra_compile_args=compile_args,
+            extra_link_args=link_args,
             optional=True,
         )
     ]

@@ -64,7 +64,7 @@ def build_kernels(directory, *defines):
         raise RuntimeError("no C compiler (cc) on the PATH")
     target = Path(directory) / ("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))
     command = [
-        compiler, "-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
+        compiler, "-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno", "-pthread",
         *defines, f"-I{sysconfig.get_paths()['include']}",
         str(ROOT / "sklearn_pnet" / "_kernels.c"), "-o", str(target),
     ]  # fmt: skip

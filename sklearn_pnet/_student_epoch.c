@@ -990,58 +990,15 @@ pace_add(int with_team, double seconds, Py_ssize_t lanes)
     }
 }
 #else
-/* One thread (no POSIX threads here): the same tasks in order. */
-static double
-team_clock(void)
-{
-    return 0.0;
-}
-
-static void
-pace_shape(Py_ssize_t n_features, Py_ssize_t n_bits, Py_ssize_t n_classes)
-{
-    (void)n_features;
-    (void)n_bits;
-    (void)n_classes;
-}
-
-static int
-pace_choose(int n_enlisted)
-{
-    (void)n_enlisted;
-    return 0;
-}
-
-static void
-pace_add(int with_team, double seconds, Py_ssize_t lanes)
-{
-    (void)with_team;
-    (void)seconds;
-    (void)lanes;
-}
-
-static int
-team_start(const struct student_job *job, int n_helpers)
-{
-    (void)job;
-    (void)n_helpers;
-    return 0;
-}
-
-static void
-team_stop(int n_enlisted)
-{
-    (void)n_enlisted;
-}
-
-static int
-team_open(int n_enlisted, task_fn fn, Py_ssize_t n_tasks)
-{
-    (void)n_enlisted;
-    (void)fn;
-    (void)n_tasks;
-    return 0;
-}
+/* One thread (no POSIX threads here): no helpers are ever enlisted, so no
+ * phase is opened or timed, and team_finish runs every task in order. */
+#define team_clock() 0.0
+#define pace_shape(n_features, n_bits, n_classes) ((void)(n_features), (void)(n_bits), (void)(n_classes))
+#define pace_choose(n_enlisted) ((void)(n_enlisted), 0)
+#define pace_add(with_team, seconds, lanes) ((void)(with_team), (void)(seconds), (void)(lanes))
+#define team_start(job, n_helpers) ((void)(job), (void)(n_helpers), 0)
+#define team_stop(n_enlisted) ((void)(n_enlisted))
+#define team_open(n_enlisted, fn, n_tasks) ((void)(n_enlisted), (void)(n_tasks), 0)
 
 static void
 team_finish(const struct student_job *job, int opened, task_fn fn, Py_ssize_t n_tasks)

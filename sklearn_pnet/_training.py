@@ -722,7 +722,10 @@ class Trainer:
         says how it adds and rounds), close to torch's but not the same
         bits. A step of digits took 350 us through torch, most of it in the
         fixed cost of a dozen operations on a 200 x 256 batch
-        (``benchmarks/SPEED.md``, "Twelfth session")."""
+        (``benchmarks/SPEED.md``, "Twelfth session"). The kernel shares
+        each step among up to ``MAX_EPOCH_THREADS`` threads of its own,
+        with the same numbers, where that is faster than one ("Thirteenth
+        session"), and says whether the weights are still finite."""
         arrays, moments, states, rates = self._compiled_arguments(data)
         sums = np.zeros(4)
         try:
