@@ -930,7 +930,9 @@ team_finish(const struct student_job *job, int opened, task_fn fn, Py_ssize_t n_
  * may share one, their caches pass rows between them), and a step's
  * numbers do not depend on it, so the steps are timed both ways and go
  * the faster one, by the time a lane took in the recent steps of each
- * way. The last PACE_PROBE steps of every PACE_PERIOD go the other way;
+ * way. The last PACE_PROBE steps of every PACE_PERIOD go the other way,
+ * the first period ending after PACE_FIRST_TRIAL steps (a fit whose
+ * second core was taken ran 250 steps on it before its first trial);
  * a way's first PACE_SETTLE steps after a change are not counted (its
  * rows are in the other core's caches, or its helpers asleep: a single
  * step with the helpers after thirty without them took twice as long as
@@ -941,6 +943,7 @@ team_finish(const struct student_job *job, int opened, task_fn fn, Py_ssize_t n_
 #define PACE_PERIOD 256
 #define PACE_PROBE 8
 #define PACE_SETTLE 4
+#define PACE_FIRST_TRIAL 24
 /* The weight left to the older steps at each new one. */
 #define PACE_MEMORY 0.75
 static struct pace {
@@ -963,13 +966,20 @@ pace_shape(Py_ssize_t n_features, Py_ssize_t n_bits, Py_ssize_t n_classes)
     }
 }
 
+/* Where the steps taken so far end in the period. */
+static int
+pace_position(void)
+{
+    return (int)((pace.steps + PACE_PERIOD - PACE_FIRST_TRIAL) % PACE_PERIOD);
+}
+
 static int
 pace_choose(int n_enlisted)
 {
     if (n_enlisted == 0 || __atomic_load_n(&team.n_active, __ATOMIC_RELAXED) == 0) {
         return 0;
     }
-    return pace.steps % PACE_PERIOD >= PACE_PERIOD - PACE_PROBE ? !pace.faster : pace.faster;
+    return pace_position() >= PACE_PERIOD - PACE_PROBE ? !pace.faster : pace.faster;
 }
 
 static void
@@ -981,7 +991,8 @@ pace_add(int with_team, double seconds, Py_ssize_t lanes)
         pace.seconds[with_team] = PACE_MEMORY * pace.seconds[with_team] + seconds;
         pace.lanes[with_team] = PACE_MEMORY * pace.lanes[with_team] + (double)lanes;
     }
-    const long long in_period = ++pace.steps % PACE_PERIOD;
+    pace.steps++;
+    const int in_period = pace_position();
     /* Decided at the end of a trial of the other way, and along the
      * counted steps of the faster one. */
     if (pace.lanes[0] > 0 && pace.lanes[1] > 0 &&
